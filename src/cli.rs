@@ -1,0 +1,246 @@
+//! The command line every chapter's runtime shares, shaped after `docker run`.
+//!
+//! Every chapter parses the same [`RunArgs`]; a flag belongs to the chapter that brings its
+//! pillar (see [`FLAGS`]). Chapter N's runtime hides the flags of later chapters from its help
+//! and refuses them with one line that says where they arrive, so a learner never wonders
+//! why `--memory` "did nothing".
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::error::{exit_with, Failure};
+use crate::exit;
+
+/// A chapter's runtime: `chNN run [FLAGS] -- CMD [ARG…]`.
+#[derive(Debug, Parser)]
+#[command(about = "A boxcar container runtime", disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container and wait for it, like `docker run`.
+    Run(RunArgs),
+}
+
+/// The flags of `run`. Which chapter brings each one is in [`FLAGS`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// A name for the container (default: a random id).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The hostname seen inside the container (default: the container's name or id).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Set an environment variable inside the container (K=V, or K to copy it from here).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+
+    /// The working directory of the command inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Run a small init as PID 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+
+    /// Memory limit, e.g. 64m (b, k, m, g suffixes).
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// CPU limit in CPUs, e.g. 0.5.
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<String>,
+
+    /// Maximum number of processes in the container.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<String>,
+
+    /// Run from this image.
+    #[arg(long, value_name = "NAME", conflicts_with = "rootfs")]
+    pub image: Option<String>,
+
+    /// Run from this directory as the root filesystem.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<String>,
+
+    /// Bind-mount a host path into the container (HOST:CTR[:ro]).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+
+    /// Mount the container's root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+
+    /// Network: none (the default) or bridge.
+    #[arg(long, value_name = "MODE")]
+    pub net: Option<String>,
+
+    /// Publish a container port on the host (HOST:CTR).
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CTR")]
+    pub publish: Vec<String>,
+
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+
+    /// The command to run and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Every flag of `run`, with the chapter and pillar that bring it.
+pub const FLAGS: &[(&str, u8, &str)] = &[
+    ("name", 1, "the clone spine"),
+    ("hostname", 1, "UTS namespaces"),
+    ("env", 1, "the clone spine"),
+    ("workdir", 1, "the clone spine"),
+    ("init", 2, "PID namespaces"),
+    ("memory", 3, "cgroups"),
+    ("cpus", 3, "cgroups"),
+    ("pids_limit", 3, "cgroups"),
+    ("image", 4, "images and chroot"),
+    ("rootfs", 4, "images and chroot"),
+    ("volumes", 5, "pivot_root"),
+    ("read_only", 5, "pivot_root"),
+    ("rm", 6, "overlayfs"),
+    ("net", 7, "networking"),
+    ("publish", 7, "networking"),
+];
+
+/// Parse the command line of chapter `chapter`'s runtime, or print one clear line and exit.
+///
+/// Usage errors exit 125, as `docker run` does, so they are never confused with the
+/// command's own exit code.
+pub fn parse(chapter: u8) -> Cli {
+    let program = program_name();
+    let command = command_for_chapter(chapter).name(program.clone());
+    let matches = command.try_get_matches().unwrap_or_else(|error| {
+        let code = if error.use_stderr() {
+            exit::RUNTIME_FAILED
+        } else {
+            0
+        };
+        let _ = error.print();
+        std::process::exit(code)
+    });
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| {
+        let _ = error.print();
+        std::process::exit(exit::RUNTIME_FAILED)
+    });
+    let Command::Run(args) = &cli.command;
+    if let Err(failure) = refuse_later_flags(&matches, chapter, args) {
+        exit_with(&program, &failure)
+    }
+    cli
+}
+
+/// The clap command for chapter `chapter`: later chapters' flags are hidden from its help.
+pub fn command_for_chapter(chapter: u8) -> clap::Command {
+    Cli::command().mut_subcommand("run", |run| {
+        FLAGS
+            .iter()
+            .filter(|(_, brought_in, _)| *brought_in > chapter)
+            .fold(run, |run, (id, _, _)| {
+                run.mut_arg(*id, |arg| arg.hide(true))
+            })
+    })
+}
+
+fn refuse_later_flags(
+    matches: &clap::ArgMatches,
+    chapter: u8,
+    _args: &RunArgs,
+) -> Result<(), Failure> {
+    let Some(("run", run)) = matches.subcommand() else {
+        return Ok(());
+    };
+    for (id, brought_in, pillar) in FLAGS {
+        let given = run.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        if given && *brought_in > chapter {
+            let flag = id.replace('_', "-");
+            return Err(Failure::new(format!(
+                "--{flag} is not available in chapter {chapter:02}'s runtime"
+            ))
+            .hint(format!(
+                "it arrives in chapter {brought_in:02} ({pillar}); use that chapter's binary"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The name this binary was started as, without its directory (e.g. `ch02-solution`).
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "boxcar".into())
+}
+
+/// Exit with one clear line unless running as root: creating namespaces needs CAP_SYS_ADMIN.
+pub fn require_root() {
+    if nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let program = program_name();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let failure = Failure::new(format!("{program} must run as root")).hint(format!(
+        "it creates namespaces, which needs CAP_SYS_ADMIN (see namespaces(7)); \
+             run: sudo {program} {}  (cargo run does this for you: see .cargo/config.toml)",
+        args.join(" ")
+    ));
+    exit_with(&program, &failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_of_run_has_a_chapter() {
+        let command = Cli::command();
+        let run = command.find_subcommand("run").expect("run subcommand");
+        for arg in run.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "command" || id == "help" {
+                continue;
+            }
+            assert!(
+                FLAGS.iter().any(|(flag, _, _)| *flag == id),
+                "--{id} has no chapter in FLAGS"
+            );
+        }
+    }
+
+    #[test]
+    fn a_later_flag_is_refused_with_the_chapter_that_brings_it() {
+        let matches = command_for_chapter(1)
+            .try_get_matches_from(["ch01", "run", "--memory", "64m", "--", "true"])
+            .expect("parses");
+        let failure = refuse_later_flags(&matches, 1, &RunArgs::default()).unwrap_err();
+        assert_eq!(
+            failure.to_string(),
+            "--memory is not available in chapter 01's runtime — it arrives in chapter 03 \
+             (cgroups); use that chapter's binary"
+        );
+    }
+
+    #[test]
+    fn the_command_keeps_its_own_flags() {
+        let matches = command_for_chapter(1)
+            .try_get_matches_from(["ch01", "run", "--hostname", "box", "ls", "-l", "/"])
+            .expect("parses");
+        let cli = Cli::from_arg_matches(&matches).expect("valid");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.hostname.as_deref(), Some("box"));
+        assert_eq!(args.command, ["ls", "-l", "/"]);
+    }
+}

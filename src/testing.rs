@@ -1,0 +1,772 @@
+//! The behaviour-test harness: checks that run a chapter's runtime as a black box, as root,
+//! on the real kernel, and prove that it left nothing behind.
+//!
+//! Each `tests/chNN.rs` lists its [`Check`]s and hands them to [`main`]. A check says in
+//! plain words what it proves, why that proves the pillar, and what to try when it fails;
+//! `cargo boxcar verify` prints exactly that. Under `cargo test` the same checks run as
+//! ordinary tests (through libtest-mimic), so CI reads the usual `test result:` line.
+//!
+//! Which runtime is tested:
+//! - `BOXCAR_BIN=/path/to/chNN`: that binary (this is how `verify` tests a learner's chapter);
+//! - otherwise every solution from this chapter to the newest, built on the spot: chapter 01's
+//!   checks run against ch01-solution, ch02-solution, … since every chapter must still do
+//!   what the earlier ones did.
+//!
+//! After every check, [`Leaks`] compares the host with how it was before: new mounts,
+//! boxcar cgroups, boxcar network links, processes left behind, state left in the check's
+//! own `$BOXCAR_ROOT`. Anything new fails the check.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child as Process, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::workshop::build;
+
+/// How long any one run of the runtime may take before the check gives up and kills it.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where every check's own `$BOXCAR_ROOT` is made.
+pub const TEST_ROOTS: &str = "/tmp/boxcar-tests";
+
+/// One behaviour, checked against a runtime.
+#[derive(Clone)]
+pub struct Check {
+    /// A short identifier, used as the test's name.
+    pub name: &'static str,
+    /// What works when the check passes, in plain words.
+    pub says: &'static str,
+    /// Why passing it proves the pillar works.
+    pub why: &'static str,
+    /// What to look at when it fails.
+    pub hint: &'static str,
+    /// False for checks of the shared kit (flag parsing, the root check), which pass on an
+    /// untouched starter too; true for checks that need the chapter's pillar.
+    pub needs_pillar: bool,
+    /// The check itself.
+    pub run: fn(&Ctx) -> Result<()>,
+}
+
+impl Check {
+    /// A check that the chapter's pillar must make pass.
+    pub const fn pillar(
+        name: &'static str,
+        says: &'static str,
+        why: &'static str,
+        hint: &'static str,
+        run: fn(&Ctx) -> Result<()>,
+    ) -> Self {
+        Check {
+            name,
+            says,
+            why,
+            hint,
+            needs_pillar: true,
+            run,
+        }
+    }
+
+    /// A check of the shared kit: it passes on an untouched starter as well.
+    pub const fn kit(
+        name: &'static str,
+        says: &'static str,
+        why: &'static str,
+        hint: &'static str,
+        run: fn(&Ctx) -> Result<()>,
+    ) -> Self {
+        Check {
+            name,
+            says,
+            why,
+            hint,
+            needs_pillar: false,
+            run,
+        }
+    }
+}
+
+/// What a check can use: the runtime under test, the probe, and a state root of its own.
+pub struct Ctx {
+    bin: PathBuf,
+    probe: PathBuf,
+    root: PathBuf,
+}
+
+/// How a run of the runtime ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Fail unless the runtime exited with `code`; the message shows what it printed.
+    pub fn expect_code(&self, code: i32) -> Result<&Self> {
+        if self.code != Some(code) {
+            bail!(
+                "expected exit code {code}, got {}\n{}",
+                self.code_text(),
+                self.printed()
+            );
+        }
+        Ok(self)
+    }
+
+    /// stdout without the trailing newline.
+    pub fn out(&self) -> &str {
+        self.stdout.trim_end()
+    }
+
+    /// stderr as exactly one line (the contract for errors); fails otherwise.
+    pub fn one_error_line(&self) -> Result<&str> {
+        let line = self.stderr.trim_end();
+        if line.is_empty() || line.contains('\n') {
+            bail!("expected exactly one line on stderr\n{}", self.printed());
+        }
+        Ok(line)
+    }
+
+    fn code_text(&self) -> String {
+        self.code
+            .map_or("none (killed by a signal)".into(), |code| code.to_string())
+    }
+
+    fn printed(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+/// A runtime still running, for checks that signal it.
+pub struct Running {
+    process: Process,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Ctx {
+    /// The runtime under test.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The static probe binary (see tests/probe).
+    pub fn probe(&self) -> &Path {
+        &self.probe
+    }
+
+    /// The probe's path as a string, for command lines.
+    pub fn probe_arg(&self) -> String {
+        self.probe.display().to_string()
+    }
+
+    /// This check's own state root (its `$BOXCAR_ROOT`), a scratch place on the host.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The chapter of the runtime under test, from its name (`ch02`, `ch02-solution`).
+    pub fn chapter(&self) -> u8 {
+        chapter_of(&self.bin).unwrap_or(0)
+    }
+
+    /// The runtime's file name, which snapshots replace with `[RUNTIME]`.
+    pub fn runtime_name(&self) -> String {
+        self.bin
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `text` with the runtime's name and the probe's path redacted, for snapshots.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.probe_arg(), "[PROBE]")
+            .replace(&self.runtime_name(), "[RUNTIME]")
+    }
+
+    /// A command for the runtime with `args`, this check's root, and nothing on stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env("BOXCAR_ROOT", &self.root)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Run the runtime with `args` to the end (at most [`RUN_TIMEOUT`]).
+    pub fn run(&self, args: &[&str]) -> Result<Outcome> {
+        self.run_command(self.command(args))
+    }
+
+    /// Run the runtime as another user (e.g. to prove it refuses to run without root).
+    pub fn run_as(&self, uid: u32, args: &[&str]) -> Result<Outcome> {
+        let mut command = self.command(args);
+        command.uid(uid).gid(uid);
+        self.run_command(command)
+    }
+
+    /// Run `probe ARGS` in a container started with `run_flags`, and parse its JSON.
+    pub fn probe_with(&self, run_flags: &[&str], probe_args: &[&str]) -> Result<serde_json::Value> {
+        let probe = self.probe_arg();
+        let mut args = vec!["run"];
+        args.extend_from_slice(run_flags);
+        args.push("--");
+        args.push(&probe);
+        args.extend_from_slice(probe_args);
+        let outcome = self.run(&args)?;
+        outcome.expect_code(0)?;
+        serde_json::from_str(&outcome.stdout)
+            .with_context(|| format!("the probe printed no JSON\n{}", outcome.printed()))
+    }
+
+    /// Run `run ARGS` where the command prints the probe's JSON, and parse it.
+    pub fn probe_raw(&self, run_args: &[&str]) -> Result<serde_json::Value> {
+        let mut args = vec!["run"];
+        args.extend_from_slice(run_args);
+        let outcome = self.run(&args)?;
+        outcome.expect_code(0)?;
+        serde_json::from_str(&outcome.stdout)
+            .with_context(|| format!("the probe printed no JSON\n{}", outcome.printed()))
+    }
+
+    fn run_command(&self, command: Command) -> Result<Outcome> {
+        let running = self.spawn_command(command)?;
+        running.wait(RUN_TIMEOUT)
+    }
+
+    /// Start the runtime with `args` and return at once, stdout piped line by line.
+    pub fn spawn(&self, args: &[&str]) -> Result<Running> {
+        self.spawn_command(self.command(args))
+    }
+
+    fn spawn_command(&self, mut command: Command) -> Result<Running> {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Spawn and record under one lock, so a leak check in another thread never sees
+        // this runtime as a stray child.
+        let mut process = {
+            let mut live = live_runtimes().lock().unwrap_or_else(|e| e.into_inner());
+            let process = command
+                .spawn()
+                .with_context(|| format!("cannot start {}", self.bin.display()))?;
+            live.insert(process.id());
+            process
+        };
+        let (sender, lines) = channel();
+        let stdout = process.stdout.take().context("no stdout")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = process.stderr.take().context("no stderr")?;
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        });
+        Ok(Running {
+            process,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+        })
+    }
+}
+
+impl Running {
+    /// The runtime's pid on the host.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.process.id() as i32)
+    }
+
+    /// Wait until the runtime prints a line equal to `line`.
+    pub fn wait_for_line(&mut self, line: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(got) => {
+                    let found = got == line;
+                    self.stdout.push(got);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        bail!(
+            "the container never printed {line:?} (it printed {:?})",
+            self.stdout
+        )
+    }
+
+    /// Send `signal` to the runtime (by pid: we started it).
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        kill(self.pid(), signal).with_context(|| format!("cannot send {signal} to the runtime"))
+    }
+
+    /// Whether the runtime is still running after `grace`.
+    pub fn still_running_after(&mut self, grace: Duration) -> Result<bool> {
+        std::thread::sleep(grace);
+        Ok(self.process.try_wait()?.is_none())
+    }
+
+    /// Wait for the runtime to end; kill it and fail if it takes longer than `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Result<Outcome> {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.process.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                live_runtimes_remove(self.process.id());
+                bail!("the runtime did not end within {timeout:?}; it was killed");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        live_runtimes_remove(self.process.id());
+        // The readers end when the pipes close; the container may have held them a moment.
+        let mut stdout = std::mem::take(&mut self.stdout);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            stdout.push(line);
+        }
+        let stdout = stdout.iter().map(|line| format!("{line}\n")).collect();
+        std::thread::sleep(Duration::from_millis(10));
+        let stderr = self
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        use std::os::unix::process::ExitStatusExt;
+        let code = status.code().or_else(|| status.signal().map(|s| 128 + s));
+        Ok(Outcome {
+            code,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// The runtimes the harness has started and not yet reaped: its only legitimate children.
+fn live_runtimes() -> &'static Mutex<BTreeSet<u32>> {
+    static LIVE: OnceLock<Mutex<BTreeSet<u32>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(BTreeSet::new()))
+}
+
+fn live_runtimes_remove(pid: u32) {
+    live_runtimes()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pid);
+}
+
+/// The chapter number in a runtime's file name: `ch02` and `ch02-solution` are chapter 2.
+pub fn chapter_of(bin: &Path) -> Option<u8> {
+    let name = bin.file_name()?.to_string_lossy().into_owned();
+    name.strip_prefix("ch")?.get(..2)?.parse().ok()
+}
+
+/// What the host has that a runtime could leave behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaks {
+    mounts: BTreeSet<String>,
+    cgroups: BTreeSet<String>,
+    links: BTreeSet<String>,
+}
+
+/// The prefix of every network link boxcar creates.
+pub const LINK_PREFIX: &str = "bx";
+
+impl Leaks {
+    /// What is there now.
+    pub fn snapshot() -> Self {
+        Leaks {
+            mounts: host_mounts(),
+            cgroups: boxcar_cgroups(),
+            links: boxcar_links(),
+        }
+    }
+
+    /// What is in `self` (taken after a check) that was not in `before`, ignoring what other
+    /// checks running at the same time own (their roots under [`TEST_ROOTS`]).
+    pub fn new_since(&self, before: &Leaks, own_root: &Path) -> Vec<String> {
+        let own = own_root.display().to_string();
+        let foreign = |mount: &str| mount.contains(TEST_ROOTS) && !mount.contains(&own);
+        let mounts = self
+            .mounts
+            .difference(&before.mounts)
+            .filter(|m| !foreign(m));
+        let mounts = mounts.map(|m| format!("mount left on the host: {m}"));
+        let cgroups = self
+            .cgroups
+            .difference(&before.cgroups)
+            .map(|c| format!("cgroup left: {c}"));
+        let links = self
+            .links
+            .difference(&before.links)
+            .map(|l| format!("network link left: {l}"));
+        mounts.chain(cgroups).chain(links).collect()
+    }
+}
+
+/// The host's mounts as "mount point (fstype)" with the mount id, from the harness's own
+/// mount namespace (/proc/self/mountinfo, see proc(5)).
+fn host_mounts() -> BTreeSet<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            Some(format!(
+                "{} ({}, mount id {})",
+                fields.get(4)?,
+                fields.get(dash + 1)?,
+                fields.first()?
+            ))
+        })
+        .collect()
+}
+
+/// Every cgroup directory under a `boxcar` subtree, in every hierarchy.
+fn boxcar_cgroups() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let base = Path::new("/sys/fs/cgroup");
+    let mut tops = vec![base.join("boxcar")];
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        tops.push(entry.path().join("boxcar"));
+    }
+    for top in tops {
+        collect_dirs(&top, &mut found);
+    }
+    found
+}
+
+fn collect_dirs(dir: &Path, found: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.insert(entry.path().display().to_string());
+            collect_dirs(&entry.path(), found);
+        }
+    }
+}
+
+fn boxcar_links() -> BTreeSet<String> {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(LINK_PREFIX))
+        .collect()
+}
+
+/// Processes a runtime left behind. The harness is a child subreaper (prctl(2),
+/// PR_SET_CHILD_SUBREAPER), so an orphan of a runtime is reparented to it rather than to the
+/// host's init, where it would hide. A child of the harness is a stray when it is not a
+/// runtime still running and it is either in a UTS namespace other than the harness's (every
+/// container has one of its own from chapter 01 on) or a copy of the runtime under test.
+/// Tools the harness runs for itself (insta may start rustfmt) are neither.
+fn stray_children(runtime: &Path) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let my_uts = std::fs::read_link("/proc/self/ns/uts").ok();
+    let runtime = std::fs::canonicalize(runtime).ok();
+    // Hold the lock while scanning: no runtime can be started, unrecorded, meanwhile.
+    let live = live_runtimes().lock().unwrap_or_else(|e| e.into_inner());
+    let mut strays = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((comm, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = comm.split_once(" (").map_or("", |(_, c)| c).to_string();
+        let ppid = rest.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok());
+        if ppid != Some(me) || live.contains(&(pid as u32)) {
+            continue;
+        }
+        let uts = std::fs::read_link(entry.path().join("ns/uts")).ok();
+        let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        if uts != my_uts || (exe.is_some() && exe == runtime) {
+            strays.push((pid, comm));
+        }
+    }
+    strays
+}
+
+/// Strays that are still alive after a grace period. A container killed with its runtime
+/// (PR_SET_PDEATHSIG) takes a moment to die and is then reparented to the harness as a
+/// zombie: reaping it is the harness's duty as subreaper, as it is init's on a host. Only a
+/// process still running after the grace is a leak.
+fn lasting_strays(runtime: &Path) -> Vec<(i32, String)> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        reap_zombie_children();
+        let strays = stray_children(runtime);
+        if strays.is_empty() || Instant::now() > deadline {
+            return strays;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reap every child of the harness that has ended and is not a runtime a check waits for.
+fn reap_zombie_children() {
+    let live = live_runtimes().lock().unwrap_or_else(|e| e.into_inner());
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split(' ');
+        let (state, ppid) = (
+            fields.next(),
+            fields.next().and_then(|p| p.parse::<u32>().ok()),
+        );
+        if state == Some("Z") && ppid == Some(me) && !live.contains(&pid) {
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(pid as i32),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+    }
+}
+
+/// End the strays by pid (they are ours: reparented to us) and reap them.
+fn end_strays(strays: &[(i32, String)]) {
+    for (pid, _) in strays {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(*pid), None);
+    }
+}
+
+/// Run one check: a fresh root, the check, then the leak check.
+fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
+    let root = Path::new(TEST_ROOTS).join(format!(
+        "{}-{}",
+        check.name,
+        crate::state::new_container_id()
+    ));
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let ctx = Ctx {
+        bin: bin.to_path_buf(),
+        probe: probe.to_path_buf(),
+        root: root.clone(),
+    };
+    let before = Leaks::snapshot();
+    let result = (check.run)(&ctx);
+    let mut leaks = Leaks::snapshot().new_since(&before, &root);
+    let strays = lasting_strays(bin);
+    end_strays(&strays);
+    leaks.extend(
+        strays
+            .iter()
+            .map(|(pid, comm)| format!("process left running: {pid} ({comm})")),
+    );
+    leaks.extend(leftover_state(&root));
+    let _ = std::fs::remove_dir_all(&root);
+    result?;
+    if !leaks.is_empty() {
+        bail!("the runtime left things behind:\n  {}", leaks.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Container state a check's root still holds after its runtimes ended.
+fn leftover_state(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| format!("container state left: {}", entry.path().display()))
+        .collect()
+}
+
+/// The entry point of a `tests/chNN.rs` file.
+pub fn main(chapter: u8, checks: Vec<Check>) -> ! {
+    require_root_for_tests();
+    // Orphans of a runtime come to us, not the host's init, so the leak check sees them.
+    if let Err(errno) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("cannot become a child subreaper ({errno}); the process leak check needs it");
+        std::process::exit(1);
+    }
+    let targets = match runtimes_under_test(chapter) {
+        Ok(targets) => targets,
+        Err(error) => {
+            eprintln!("cannot build what the checks need: {error:#}");
+            std::process::exit(1);
+        }
+    };
+    match std::env::var("BOXCAR_VERIFY").as_deref() {
+        Ok("json") => report_json(&checks, &targets),
+        Ok(_) => report_for_learner(chapter, &checks, &targets),
+        Err(_) => run_as_tests(&checks, &targets),
+    }
+}
+
+fn require_root_for_tests() {
+    if nix::unistd::geteuid().is_root() {
+        return;
+    }
+    eprintln!(
+        "\nERROR: boxcar's behaviour tests must run as root: they create namespaces, mounts and \
+         cgroups on the real kernel.\n  Run them through cargo, whose runner uses sudo \
+         (.cargo/config.toml):  cargo test --workspace\n  or directly:  sudo -E {}\n",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    std::process::exit(1);
+}
+
+/// (runtime, probe) pairs: `BOXCAR_BIN`, or every solution from `chapter` on.
+fn runtimes_under_test(chapter: u8) -> Result<(Vec<PathBuf>, PathBuf)> {
+    let probe = match std::env::var_os("BOXCAR_PROBE") {
+        Some(probe) => PathBuf::from(probe),
+        None => build::build_probe()?,
+    };
+    if let Some(bin) = std::env::var_os("BOXCAR_BIN") {
+        return Ok((vec![PathBuf::from(bin)], probe));
+    }
+    let mut bins = Vec::new();
+    for (number, dir) in build::solution_chapters() {
+        if number >= chapter {
+            let package = format!("ch{number:02}-solution");
+            bins.push(
+                build::build_binary(&package).with_context(|| format!("in {}", dir.display()))?,
+            );
+        }
+    }
+    if bins.is_empty() {
+        bail!("no solution for chapter {chapter:02} or later in solutions/");
+    }
+    Ok((bins, probe))
+}
+
+fn run_as_tests(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let (bins, probe) = targets;
+    let mut trials = Vec::new();
+    for bin in bins {
+        let runtime = bin
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for check in checks {
+            let (check, bin, probe) = (check.clone(), bin.clone(), probe.clone());
+            let name = format!("{runtime}::{}", check.name);
+            trials.push(libtest_mimic::Trial::test(name, move || {
+                run_check(&check, &bin, &probe).map_err(|error| format!("{error:#}").into())
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// What `verify` prints: a line per check, ✓ or ✗, why it matters, and a hint on failure.
+fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
+    let (bins, probe) = targets;
+    let mut failed = 0;
+    for bin in bins {
+        println!("chapter {chapter:02}'s checks");
+        for check in checks {
+            match run_caught(check, bin, probe) {
+                Ok(()) => println!("  ✓ {}\n      why: {}", check.says, check.why),
+                Err(error) => {
+                    failed += 1;
+                    println!(
+                        "  ✗ {}\n      why: {}\n      hint: {}",
+                        check.says, check.why, check.hint
+                    );
+                    let detail = format!("{error:#}");
+                    for line in detail.lines().take(6) {
+                        println!("      | {line}");
+                    }
+                }
+            }
+        }
+    }
+    std::process::exit(if failed == 0 { 0 } else { 1 })
+}
+
+/// One JSON object per check, for `cargo boxcar check-starters`.
+fn report_json(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
+    let (bins, probe) = targets;
+    for bin in bins {
+        for check in checks {
+            let result = run_caught(check, bin, probe);
+            let line = serde_json::json!({
+                "name": check.name,
+                "needs_pillar": check.needs_pillar,
+                "passed": result.is_ok(),
+                "detail": result.err().map(|e| format!("{e:#}")),
+            });
+            println!("{line}");
+        }
+    }
+    std::process::exit(0)
+}
+
+fn run_caught(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_check(check, bin, probe)
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(anyhow!("{message}"))
+    })
+}
+
+/// The host's hostname, read the way `hostname` does (uname(2)).
+pub fn host_hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The inode of one of this process's namespaces, e.g. `ns_inode("uts")`.
+pub fn ns_inode(kind: &str) -> Result<u64> {
+    let link = std::fs::read_link(format!("/proc/self/ns/{kind}"))?;
+    let text = link.to_string_lossy();
+    let inode = text
+        .split_once('[')
+        .and_then(|(_, rest)| rest.strip_suffix(']'));
+    inode
+        .and_then(|i| i.parse().ok())
+        .with_context(|| format!("unexpected ns link {text}"))
+}

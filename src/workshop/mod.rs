@@ -1,0 +1,3 @@
+//! The workshop commands behind `cargo boxcar`: doctor, verify, sync and reset.
+
+pub mod build;
