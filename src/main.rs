@@ -1,1 +1,90 @@
-fn main() {}
+//! `cargo boxcar …`: the workshop commands.
+//!
+//! - `doctor`: is this machine ready?
+//! - `verify N [--solution]`: run the checks of chapters 1..=N on your chapter N.
+//! - `sync [--check] [--force]`: regenerate chapters/ from solutions/.
+//! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
+//! - `check-starters`: prove each chapter's checks fail on its untouched starter.
+
+use clap::{Parser, Subcommand};
+
+use boxcar::workshop::{doctor, sync, verify};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo boxcar", about = "The boxcar workshop's commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that this machine has what the workshop needs, and say how to fix what is missing.
+    Doctor,
+    /// Build chapter N and run the checks of chapters 1 to N against it.
+    Verify {
+        /// The chapter number, e.g. 2.
+        chapter: u8,
+        /// Verify the solution instead of your starter.
+        #[arg(long)]
+        solution: bool,
+    },
+    /// Regenerate chapters/ from solutions/ (your edits are kept unless --force).
+    Sync {
+        /// Only check that chapters/ is what solutions/ generates.
+        #[arg(long)]
+        check: bool,
+        /// Overwrite files you edited.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace chapter N's starter with a fresh copy. Your edits to it are lost.
+    Reset {
+        /// The chapter number, e.g. 2.
+        chapter: u8,
+    },
+    /// Check that each chapter's pillar checks fail on its untouched starter.
+    CheckStarters,
+}
+
+fn main() {
+    let ok = match Cli::parse().command {
+        Command::Doctor => Ok(doctor::report()),
+        Command::Verify { chapter, solution } => {
+            let target = if solution {
+                verify::Target::Solution
+            } else {
+                verify::Target::Starter
+            };
+            verify::verify(chapter, target)
+        }
+        Command::Sync { check: true, .. } => sync::check(&boxcar::workshop::build::workspace_dir())
+            .map(|()| {
+                println!("chapters/ is in sync with solutions/");
+                true
+            }),
+        Command::Sync { force, .. } => sync::sync(&boxcar::workshop::build::workspace_dir(), force)
+            .map(|report| {
+                for line in &report {
+                    println!("{line}");
+                }
+                println!("chapters/ regenerated ({} changes)", report.len());
+                true
+            }),
+        Command::Reset { chapter } => {
+            sync::reset(&boxcar::workshop::build::workspace_dir(), chapter).map(|()| {
+                println!("chapter {chapter:02} is a fresh starter again");
+                true
+            })
+        }
+        Command::CheckStarters => verify::check_starters(),
+    };
+    match ok {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(error) => {
+            eprintln!("cargo boxcar: {error:#}");
+            std::process::exit(1);
+        }
+    }
+}

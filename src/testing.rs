@@ -710,7 +710,10 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
                         check.says, check.why, check.hint
                     );
                     let detail = format!("{error:#}");
-                    for line in detail.lines().take(6) {
+                    let useful = detail
+                        .lines()
+                        .filter(|l| !l.trim().is_empty() && !l.starts_with("--- "));
+                    for line in useful.take(5) {
                         println!("      | {line}");
                     }
                 }

@@ -1,0 +1,60 @@
+//! The UTS namespace: a hostname of the container's own.
+//!
+//! "UTS" is the `struct utsname` that uname(2) fills in: the hostname and NIS domain name
+//! live in it, and CLONE_NEWUTS gives the child a copy it may change without the host
+//! noticing (see uts_namespaces(7)). We also take CLONE_NEWIPC: System V message queues,
+//! semaphores and shared memory then belong to the container alone (ipc_namespaces(7)).
+
+use boxcar::Failure;
+use nix::sched::CloneFlags;
+
+/// The longest hostname the kernel accepts (HOST_NAME_MAX in sethostname(2)).
+pub const HOST_NAME_MAX: usize = 64;
+
+/// The namespaces this chapter creates for the container.
+pub fn namespaces() -> CloneFlags {
+    // TODO(ch01-1): Return the clone(2) flags for a new UTS namespace and a new IPC
+    // namespace: CloneFlags has a constant for each, and `|` combines them.
+    todo!("exercise ch01-1: see the TODO above")
+}
+
+/// Refuse a hostname the kernel would refuse, before anything is created.
+pub fn check_hostname(name: &str) -> Result<(), Failure> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if name.is_empty() || name.len() > HOST_NAME_MAX || !name.chars().all(valid_char) {
+        return Err(
+            Failure::new(format!("invalid hostname {name:?}")).hint(format!(
+            "use 1 to {HOST_NAME_MAX} letters, digits, '-' or '.' (RFC 1123), e.g. --hostname box"
+        )),
+        );
+    }
+    Ok(())
+}
+
+/// In the child: set the hostname of its new UTS namespace. The host's is untouched.
+pub fn set_hostname(name: &str) -> Result<(), Failure> {
+    // TODO(ch01-2): Set the hostname of the new UTS namespace with sethostname(2)
+    // (nix::unistd::sethostname), and turn an error into a Failure with
+    // Failure::syscall("cannot set the hostname", errno).
+    todo!("exercise ch01-2: see the TODO above")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_the_kernel_accepts_are_accepted() {
+        for name in ["box", "web-1", "a.b.c", &"x".repeat(HOST_NAME_MAX)] {
+            assert_eq!(check_hostname(name), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_hostnames_are_refused_with_a_hint() {
+        for name in ["", "with space", "slash/y", &"x".repeat(HOST_NAME_MAX + 1)] {
+            let failure = check_hostname(name).unwrap_err();
+            assert!(failure.to_string().contains("--hostname box"), "{failure}");
+        }
+    }
+}

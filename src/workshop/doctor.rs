@@ -1,0 +1,273 @@
+//! `doctor`: is this machine ready for the workshop? Each check says what to do if not.
+
+use std::path::Path;
+
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
+
+/// How a check came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok(String),
+    /// Works, with a caveat.
+    Warn(String, String),
+    /// Must be fixed: (what is wrong, what to do).
+    Fail(String, String),
+}
+
+/// The cgroup layout of the host, detected the way runtimes do: by filesystem magic
+/// (statfs(2)), not by guessing from names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// One unified cgroup2 tree at /sys/fs/cgroup.
+    V2,
+    /// v1 controllers under /sys/fs/cgroup/<controller>, plus a cgroup2 at .../unified.
+    Hybrid,
+    /// v1 controllers only.
+    V1,
+    Unknown,
+}
+
+/// Detect the cgroup layout under `root` (normally /sys/fs/cgroup).
+pub fn cgroup_layout(root: &Path) -> CgroupLayout {
+    let magic = |path: &Path| statfs(path).ok().map(|fs| fs.filesystem_type());
+    match magic(root) {
+        Some(m) if m == CGROUP2_SUPER_MAGIC => CgroupLayout::V2,
+        Some(m) if m == TMPFS_MAGIC => {
+            if magic(&root.join("unified")) == Some(CGROUP2_SUPER_MAGIC) {
+                CgroupLayout::Hybrid
+            } else {
+                CgroupLayout::V1
+            }
+        }
+        _ => CgroupLayout::Unknown,
+    }
+}
+
+/// Run every check and return (name, verdict) pairs.
+pub fn checks() -> Vec<(&'static str, Verdict)> {
+    vec![
+        ("root", root()),
+        ("kernel", kernel()),
+        ("namespaces", namespaces()),
+        ("cgroups", cgroups()),
+        ("overlayfs", overlayfs()),
+        ("busybox-static", busybox()),
+        ("ps (procps)", tool("ps", "apt-get install procps")),
+        (
+            "unshare (util-linux)",
+            tool("unshare", "apt-get install util-linux"),
+        ),
+        (
+            "mdbook",
+            tool(
+                "mdbook",
+                "cargo install --locked mdbook (./setup.sh does it)",
+            ),
+        ),
+        (
+            "mdbook-mermaid",
+            tool(
+                "mdbook-mermaid",
+                "cargo install --locked mdbook-mermaid (./setup.sh does it)",
+            ),
+        ),
+    ]
+}
+
+fn root() -> Verdict {
+    if nix::unistd::geteuid().is_root() {
+        Verdict::Ok("running as root".into())
+    } else {
+        Verdict::Fail(
+            "not running as root: a runtime needs CAP_SYS_ADMIN".into(),
+            "run through cargo (its runner uses sudo: cargo boxcar doctor) or with sudo".into(),
+        )
+    }
+}
+
+fn kernel() -> Verdict {
+    match nix::sys::utsname::uname() {
+        Ok(uts) => Verdict::Ok(format!("Linux {}", uts.release().to_string_lossy())),
+        Err(errno) => Verdict::Fail(format!("uname failed: {errno}"), "is this Linux?".into()),
+    }
+}
+
+/// Really create every kind of namespace, in a child that exits at once.
+fn namespaces() -> Verdict {
+    use nix::sched::{unshare, CloneFlags};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let all = CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWCGROUP
+        | CloneFlags::CLONE_NEWUSER;
+    // SAFETY: the child only calls unshare(2) and _exit(2), both async-signal-safe.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let code = if unshare(all).is_ok() { 0 } else { 1 };
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => Verdict::Ok("uts, ipc, pid, mount, net, cgroup and user namespaces can be created".into()),
+            _ => Verdict::Fail(
+                "cannot create namespaces".into(),
+                "run as root on a VM or host, not inside an unprivileged container; check sysctl user.max_*_namespaces".into(),
+            ),
+        },
+        Err(errno) => Verdict::Fail(format!("fork failed: {errno}"), "the machine is out of processes".into()),
+    }
+}
+
+fn cgroups() -> Verdict {
+    let root = Path::new("/sys/fs/cgroup");
+    match cgroup_layout(root) {
+        CgroupLayout::V2 => {
+            let controllers =
+                std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            Verdict::Ok(format!(
+                "cgroup v2 (unified); controllers: {}",
+                controllers.trim()
+            ))
+        }
+        CgroupLayout::Hybrid => Verdict::Ok(format!(
+            "cgroup v1 + v2 hybrid; v1 controllers: {}",
+            v1_controllers(root)
+        )),
+        CgroupLayout::V1 => {
+            Verdict::Ok(format!("cgroup v1; controllers: {}", v1_controllers(root)))
+        }
+        CgroupLayout::Unknown => Verdict::Fail(
+            "no cgroup filesystem at /sys/fs/cgroup".into(),
+            "mount cgroup2 on /sys/fs/cgroup (chapter 03 needs it)".into(),
+        ),
+    }
+}
+
+fn v1_controllers(root: &Path) -> String {
+    let wanted = ["memory", "cpu", "pids", "freezer"];
+    wanted
+        .iter()
+        .filter(|c| root.join(c).is_dir())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn overlayfs() -> Verdict {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if filesystems
+        .lines()
+        .any(|line| line.trim_end().ends_with("overlay"))
+    {
+        Verdict::Ok("overlay is in /proc/filesystems".into())
+    } else {
+        Verdict::Warn(
+            "overlay is not loaded yet (chapter 06 needs it)".into(),
+            "modprobe overlay".into(),
+        )
+    }
+}
+
+fn busybox() -> Verdict {
+    let path = Path::new("/bin/busybox");
+    match std::fs::read(path) {
+        Ok(bytes) if !has_interpreter(&bytes) => {
+            Verdict::Ok("/bin/busybox is statically linked".into())
+        }
+        Ok(_) => Verdict::Fail(
+            "/bin/busybox is dynamically linked: it cannot run inside an image".into(),
+            "apt-get install busybox-static (./setup.sh does it)".into(),
+        ),
+        Err(_) => Verdict::Fail(
+            "no /bin/busybox".into(),
+            "apt-get install busybox-static (./setup.sh does it)".into(),
+        ),
+    }
+}
+
+/// Whether an ELF64 file asks for a dynamic loader (has a PT_INTERP program header, elf(5)).
+pub fn has_interpreter(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let read_u16 = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let read_u64 = |at: usize| {
+        elf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if elf.get(..4) != Some(b"\x7fELF") {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) =
+        (read_u64(0x20), read_u16(0x36), read_u16(0x38))
+    else {
+        return false;
+    };
+    (0..phnum).any(|i| {
+        let at = phoff as usize + i * phentsize;
+        elf.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            == Some(PT_INTERP)
+    })
+}
+
+fn tool(name: &str, fix: &str) -> Verdict {
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    let in_cargo_home = home_cargo_bin()
+        .map(|dir| dir.join(name).is_file())
+        .unwrap_or(false);
+    if found || in_cargo_home {
+        Verdict::Ok(format!("{name} found"))
+    } else {
+        Verdict::Fail(format!("{name} not found"), fix.into())
+    }
+}
+
+/// ~/.cargo/bin of the user behind sudo, whose PATH sudo may have replaced.
+fn home_cargo_bin() -> Option<std::path::PathBuf> {
+    let uid: u32 = std::env::var("SUDO_UID").ok()?.parse().ok()?;
+    let user = nix::unistd::User::from_uid(uid.into()).ok()??;
+    Some(user.dir.join(".cargo/bin"))
+}
+
+/// Print every check; return whether none failed.
+pub fn report() -> bool {
+    let mut healthy = true;
+    for (name, verdict) in checks() {
+        match verdict {
+            Verdict::Ok(detail) => println!("✓ {name}: {detail}"),
+            Verdict::Warn(detail, fix) => println!("! {name}: {detail}\n    fix: {fix}"),
+            Verdict::Fail(detail, fix) => {
+                healthy = false;
+                println!("✗ {name}: {detail}\n    fix: {fix}");
+            }
+        }
+    }
+    healthy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamic_elf_has_an_interpreter_and_a_static_one_not() {
+        // /bin/sh on Debian and Ubuntu is dynamically linked.
+        let sh = std::fs::read("/bin/sh").expect("/bin/sh");
+        assert!(has_interpreter(&sh));
+        assert!(!has_interpreter(b"not an elf"));
+    }
+
+    #[test]
+    fn a_tmpfs_without_unified_is_v1() {
+        // A fresh temporary directory is not a cgroup filesystem at all.
+        let dir = std::env::temp_dir();
+        assert_ne!(cgroup_layout(&dir), CgroupLayout::V2);
+    }
+}
