@@ -59,7 +59,10 @@ pub fn build_binary(package: &str) -> Result<PathBuf> {
 /// with no C library (chapter 04's busybox image has none). It has its own target
 /// directory so the static build and the workspace's normal build never overwrite each other.
 pub fn build_probe() -> Result<PathBuf> {
-    let target_dir = workspace_dir().join("target").join("static");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("target"))
+        .join("static");
     let mut command = cargo();
     command.args([
         "rustc",

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Set up this machine for the boxcar workshop, then run the newest chapter on an example.
+#
+# For Debian 12 and Ubuntu 24.04 with Rust installed (https://rustup.rs). Run it as root or
+# as a user with sudo: packages are installed with sudo, Rust tools as you. Running it again
+# is safe and fast: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n==> %s\n' "$*"; }
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "setup.sh: installing packages needs root: run it as root, or install sudo" >&2
+        exit 1
+    fi
+}
+
+# Debian packages: busybox-static is the default image (chapter 04), ps and unshare are used by
+# the tests and the book's experiments, gcc links Rust binaries.
+packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev)
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Rust: rustup puts cargo in ~/.cargo/bin, which a non-login shell may not have on its PATH.
+if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "setup.sh: cargo not found: install Rust first (https://rustup.rs), then run this again" >&2
+    exit 1
+fi
+
+# The book's tools. mdbook 0.5 with mdbook-mermaid for the diagrams; the mermaid JavaScript
+# itself is committed under book/, so building the book needs no network.
+for tool in mdbook@0.5 mdbook-mermaid@0.17; do
+    if ! command -v "${tool%@*}" >/dev/null; then
+        say "installing ${tool%@*} (a few minutes, once)"
+        cargo install --locked --quiet "$tool"
+    fi
+done
+
+say "building the workspace"
+cargo build --workspace --locked --quiet
+
+say "checking this machine"
+cargo boxcar doctor
+
+say "running chapter 02's solution: a shell with its own hostname and process tree"
+# shellcheck disable=SC2016 # $(hostname) and $$ are for the container's shell to expand
+cargo run --quiet -p ch02-solution -- run --hostname boxcar -- \
+    /bin/sh -c 'echo "hello from $(hostname), where I am PID $$"; ps -o pid,comm'
+
+say "ready. Next: cargo test --workspace, or read the book: mdbook serve book"
