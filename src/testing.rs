@@ -600,7 +600,11 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&root);
     result?;
     if !leaks.is_empty() {
-        bail!("the runtime left things behind:\n  {}", leaks.join("\n  "));
+        bail!(
+            "the runtime left things behind:\n  {}\n(processes are found as orphans of the test process: with \
+             checks running in parallel, one may come from another check)",
+            leaks.join("\n  ")
+        );
     }
     Ok(())
 }

@@ -3,10 +3,12 @@
 //! Run: `cargo test --test ch02` (every solution from chapter 02 on), or
 //! `cargo boxcar verify 2` (your chapters/ch02, with explanations).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use boxcar::testing::{self, ns_inode, Check, Ctx};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -129,8 +131,46 @@ fn ps_shows_only_the_container(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// A bind mount of `dir` onto itself made *shared*, as systemd makes `/`: a mount under it
+/// propagates to every copy of it, including the copy a new mount namespace gets.
+/// Unmounted when dropped.
+struct SharedMount(PathBuf);
+
+impl SharedMount {
+    fn new(dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        mount(
+            Some(&dir),
+            &dir,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .context("bind mount")?;
+        let shared = SharedMount(dir);
+        mount(
+            None::<&str>,
+            &shared.0,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .context("make shared")?;
+        Ok(shared)
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+    }
+}
+
 fn mounts_do_not_reach_the_host(ctx: &Ctx) -> Result<()> {
-    let target = ctx.root().join("mnt");
+    // Hosts differ (systemd makes / shared; this test must not depend on it), so the check
+    // makes a shared mount of its own and lets the container mount under it.
+    let shared = SharedMount::new(ctx.root().join("shared"))?;
+    let target = shared.0.join("mnt");
     let done = ctx.root().join("done");
     std::fs::create_dir_all(&target)?;
     let script = format!(
@@ -146,6 +186,10 @@ fn mounts_do_not_reach_the_host(ctx: &Ctx) -> Result<()> {
         .any(|line| line.contains(&target.display().to_string()));
     std::fs::write(&done, "")?;
     running.wait(Duration::from_secs(10))?.expect_code(0)?;
+    if leaked {
+        let _ = umount2(&target, MntFlags::MNT_DETACH);
+    }
+    drop(shared);
     ensure!(
         !leaked,
         "the tmpfs mounted inside at {} appeared on the host",
