@@ -64,4 +64,4 @@ say "running chapter 02's solution: a shell with its own hostname and process tr
 cargo run --quiet -p ch02-solution -- run --hostname boxcar -- \
     /bin/sh -c 'echo "hello from $(hostname), where I am PID $$"; ps -o pid,comm'
 
-say "ready. Next: cargo test --workspace, or read the book: mdbook serve book"
+say "ready. Next: cargo test, or read the book: mdbook serve book"

@@ -59,6 +59,10 @@ pub struct RunArgs {
     #[arg(long = "pids-limit", value_name = "N")]
     pub pids_limit: Option<String>,
 
+    /// After the container ends, print its peak memory and CPU time (read from its cgroup).
+    #[arg(long)]
+    pub stats: bool,
+
     /// Run from this image.
     #[arg(long, value_name = "NAME", conflicts_with = "rootfs")]
     pub image: Option<String>,
@@ -102,6 +106,7 @@ pub const FLAGS: &[(&str, u8, &str)] = &[
     ("memory", 3, "cgroups"),
     ("cpus", 3, "cgroups"),
     ("pids_limit", 3, "cgroups"),
+    ("stats", 3, "cgroups"),
     ("image", 4, "images and chroot"),
     ("rootfs", 4, "images and chroot"),
     ("volumes", 5, "pivot_root"),

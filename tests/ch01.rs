@@ -73,35 +73,35 @@ fn checks() -> Vec<Check> {
             "the sync pipes must be O_CLOEXEC, and stray fds are marked close-on-exec before exec",
             only_stdio_fds_reach_the_command,
         ),
-        Check::kit(
+        Check::baseline(
             "bad_flag_is_a_usage_error",
             "an unknown flag is refused with a usage message and exit code 125",
             "125 is the runtime's own failure (as in docker run), never confused with the command's",
             "flags are parsed by boxcar::cli; this comes from the kit",
             bad_flag_is_a_usage_error,
         ),
-        Check::kit(
+        Check::baseline(
             "later_chapter_flag_is_refused",
             "a flag of a later chapter is refused with one line naming that chapter",
             "a flag that silently did nothing would make a learner believe a limit was applied",
             "boxcar::cli::FLAGS says which chapter brings each flag",
             later_chapter_flag_is_refused,
         ),
-        Check::kit(
+        Check::baseline(
             "bad_hostname_is_refused_before_anything_starts",
             "an invalid hostname is refused with one line and exit code 125",
             "bad input must be caught before any namespace or process exists",
             "uts::check_hostname runs before spawn",
             bad_hostname_is_refused,
         ),
-        Check::kit(
+        Check::baseline(
             "not_root_is_one_clear_line",
             "run without root, the runtime says so in one line with the command to use",
             "clone(2) with namespace flags needs CAP_SYS_ADMIN; a vague EPERM teaches nothing",
             "boxcar::cli::require_root runs right after the flags are parsed",
             not_root_is_one_clear_line,
         ),
-        Check::kit(
+        Check::baseline(
             "help_lists_this_chapters_flags",
             "`run --help` lists the flags this chapter has, and no later ones",
             "the help is the learner's map of what the runtime can do so far",
@@ -268,7 +268,7 @@ fn later_chapter_flag_is_refused(ctx: &Ctx) -> Result<()> {
     };
     let flag = format!("--{}", id.replace('_', "-"));
     let mut args = vec!["run", &flag];
-    let takes_value = !matches!(*id, "init" | "read_only" | "rm");
+    let takes_value = !matches!(*id, "init" | "read_only" | "rm" | "stats");
     if takes_value {
         args.push("1");
     }

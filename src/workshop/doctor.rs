@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
+use crate::cgroupfs::{self, Layout};
 
 /// How a check came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,35 +12,6 @@ pub enum Verdict {
     Warn(String, String),
     /// Must be fixed: (what is wrong, what to do).
     Fail(String, String),
-}
-
-/// The cgroup layout of the host, detected the way runtimes do: by filesystem magic
-/// (statfs(2)), not by guessing from names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CgroupLayout {
-    /// One unified cgroup2 tree at /sys/fs/cgroup.
-    V2,
-    /// v1 controllers under /sys/fs/cgroup/<controller>, plus a cgroup2 at .../unified.
-    Hybrid,
-    /// v1 controllers only.
-    V1,
-    Unknown,
-}
-
-/// Detect the cgroup layout under `root` (normally /sys/fs/cgroup).
-pub fn cgroup_layout(root: &Path) -> CgroupLayout {
-    let magic = |path: &Path| statfs(path).ok().map(|fs| fs.filesystem_type());
-    match magic(root) {
-        Some(m) if m == CGROUP2_SUPER_MAGIC => CgroupLayout::V2,
-        Some(m) if m == TMPFS_MAGIC => {
-            if magic(&root.join("unified")) == Some(CGROUP2_SUPER_MAGIC) {
-                CgroupLayout::Hybrid
-            } else {
-                CgroupLayout::V1
-            }
-        }
-        _ => CgroupLayout::Unknown,
-    }
 }
 
 /// Run every check and return (name, verdict) pairs.
@@ -122,8 +93,8 @@ fn namespaces() -> Verdict {
 
 fn cgroups() -> Verdict {
     let root = Path::new("/sys/fs/cgroup");
-    match cgroup_layout(root) {
-        CgroupLayout::V2 => {
+    match cgroupfs::layout(root) {
+        Layout::V2 => {
             let controllers =
                 std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
             Verdict::Ok(format!(
@@ -131,28 +102,26 @@ fn cgroups() -> Verdict {
                 controllers.trim()
             ))
         }
-        CgroupLayout::Hybrid => Verdict::Ok(format!(
+        Layout::Hybrid => Verdict::Ok(format!(
             "cgroup v1 + v2 hybrid; v1 controllers: {}",
-            v1_controllers(root)
+            v1_controllers()
         )),
-        CgroupLayout::V1 => {
-            Verdict::Ok(format!("cgroup v1; controllers: {}", v1_controllers(root)))
-        }
-        CgroupLayout::Unknown => Verdict::Fail(
+        Layout::V1 => Verdict::Ok(format!("cgroup v1; controllers: {}", v1_controllers())),
+        Layout::Unknown => Verdict::Fail(
             "no cgroup filesystem at /sys/fs/cgroup".into(),
             "mount cgroup2 on /sys/fs/cgroup (chapter 03 needs it)".into(),
         ),
     }
 }
 
-fn v1_controllers(root: &Path) -> String {
-    let wanted = ["memory", "cpu", "pids", "freezer"];
-    wanted
+fn v1_controllers() -> String {
+    let mounts = cgroupfs::host_v1_mounts();
+    let found: Vec<&str> = cgroupfs::V1_CONTROLLERS
         .iter()
-        .filter(|c| root.join(c).is_dir())
+        .filter(|c| mounts.contains_key(**c))
         .copied()
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    found.join(", ")
 }
 
 fn overlayfs() -> Verdict {
@@ -262,12 +231,5 @@ mod tests {
         let sh = std::fs::read("/bin/sh").expect("/bin/sh");
         assert!(has_interpreter(&sh));
         assert!(!has_interpreter(b"not an elf"));
-    }
-
-    #[test]
-    fn a_tmpfs_without_unified_is_v1() {
-        // A fresh temporary directory is not a cgroup filesystem at all.
-        let dir = std::env::temp_dir();
-        assert_ne!(cgroup_layout(&dir), CgroupLayout::V2);
     }
 }

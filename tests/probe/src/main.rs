@@ -10,10 +10,14 @@
 //! It therefore never waits for children and installs no signal handlers: orphans that are
 //! re-parented to it stay zombies, which is exactly what a test wants to observe.
 //!
+//! With `--hog-mb N` it first allocates and touches N MiB, so that a test can watch the
+//! kernel's OOM killer enforce a memory cgroup limit (exit status 137, SIGKILL).
+//!
 //! Built fully static (`-C target-feature=+crt-static`) so it runs in any root filesystem;
 //! that is why it uses no glibc function that needs NSS (getpwnam and friends).
 
 use std::ffi::CStr;
+use std::hint::black_box;
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::process::ExitCode;
@@ -23,17 +27,22 @@ use std::{env, fs, thread};
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "\
-usage: boxcar-probe [--wait-ms N] [--only FIELD[,FIELD...]] [--help]
+usage: boxcar-probe [--wait-ms N] [--hog-mb N] [--fork-bomb N] [--only FIELD[,FIELD...]] [--help]
 
 Prints what this process sees of the kernel (namespaces, mounts, cgroups,
 capabilities, processes, ...) as one JSON object on stdout.
 
   --wait-ms N      sleep N milliseconds before looking
+  --fork-bomb N    try to fork N children that sleep 1.5 s; report how many forks
+                   the kernel refused (forked, fork_failed), then reap them
+  --hog-mb N       then allocate N MiB and write to every page of it, so it is
+                   charged to the memory cgroup (an OOM kill if over the limit);
+                   adds hogged_mb to the output if the probe survives
   --only FIELDS    print only these top-level fields (comma-separated)
   --help           print this help
 
-fields: pid ppid uid gid hostname namespaces mounts cgroup capabilities
-        interfaces fds processes cwd env errors";
+fields: pid ppid uid gid hostname namespaces mounts cgroup cgroup_limits
+        capabilities interfaces fds processes cwd env errors";
 
 /// Every top-level field, in the order it is gathered. "errors" comes last so that it holds
 /// the failures of every field gathered before it.
@@ -46,6 +55,7 @@ const FIELDS: &[&str] = &[
     "namespaces",
     "mounts",
     "cgroup",
+    "cgroup_limits",
     "capabilities",
     "interfaces",
     "fds",
@@ -61,6 +71,10 @@ enum Command {
     Help,
     Probe {
         wait: Duration,
+        /// MiB to allocate and touch before looking (`--hog-mb`); None: allocate nothing.
+        hog_mb: Option<usize>,
+        /// Children to try to fork, each sleeping a while (`--fork-bomb`); 0: fork none.
+        fork_bomb: usize,
         fields: Vec<&'static str>,
     },
 }
@@ -70,9 +84,14 @@ fn main() -> ExitCode {
     let args = env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned());
-    let (wait, fields) = match parse_args(args) {
+    let (wait, hog_mb, fork_bomb, fields) = match parse_args(args) {
         Ok(Command::Help) => return print(USAGE),
-        Ok(Command::Probe { wait, fields }) => (wait, fields),
+        Ok(Command::Probe {
+            wait,
+            hog_mb,
+            fork_bomb,
+            fields,
+        }) => (wait, hog_mb, fork_bomb, fields),
         Err(message) => {
             warn(&message);
             return ExitCode::from(2);
@@ -80,17 +99,77 @@ fn main() -> ExitCode {
     };
     // Plain sleep: no wait(2), no signal handler, so zombies stay visible (see module doc).
     thread::sleep(wait);
-    let (report, errors) = probe(&fields);
+    // Held until the end of main, so the memory stays charged while the probe looks around.
+    let mut errors = Vec::new();
+    let hogged = hog_mb.map(|mb| hog(mb, &mut errors));
+    let bomb = (fork_bomb > 0).then(|| fork_sleepers(fork_bomb));
+    let (mut report, errors) = probe(&fields, errors);
+    if let Some(chunks) = &hogged {
+        report.insert("hogged_mb".to_owned(), json!(chunks.len()));
+    }
+    if let Some(bomb) = &bomb {
+        report.insert("forked".to_owned(), json!(bomb.forked.len()));
+        report.insert("fork_failed".to_owned(), json!(bomb.failed));
+    }
     // Errors the caller did not ask to see in the JSON still go somewhere a human can read.
     if !fields.contains(&"errors") {
         errors.iter().for_each(|e| warn(e));
     }
-    print(&Value::Object(report).to_string())
+    let printed = print(&Value::Object(report).to_string());
+    if let Some(bomb) = bomb {
+        bomb.reap();
+    }
+    printed
+}
+
+/// Children forked by `--fork-bomb`: a bounded fork bomb, to see a pids limit hold.
+struct Bomb {
+    forked: Vec<libc::pid_t>,
+    failed: usize,
+}
+
+/// How long each child of `--fork-bomb` lives: long enough for every fork to overlap.
+const SLEEPER_LIFETIME: Duration = Duration::from_millis(1500);
+
+/// Fork `count` children that sleep [`SLEEPER_LIFETIME`] and exit, counting the forks the
+/// kernel refuses (EAGAIN, the pids controller's answer once `pids.max` is reached, see
+/// Documentation/admin-guide/cgroup-v1/pids.rst). Bounded on purpose: even without a limit
+/// it cannot hurt the host.
+fn fork_sleepers(count: usize) -> Bomb {
+    let mut bomb = Bomb {
+        forked: Vec::new(),
+        failed: 0,
+    };
+    for _ in 0..count {
+        // SAFETY: the probe is single-threaded; the child only sleeps and calls _exit(2).
+        match unsafe { libc::fork() } {
+            0 => {
+                thread::sleep(SLEEPER_LIFETIME);
+                // SAFETY: _exit ends the child at once, running no destructor of the parent's.
+                unsafe { libc::_exit(0) }
+            }
+            -1 => bomb.failed += 1,
+            pid => bomb.forked.push(pid),
+        }
+    }
+    bomb
+}
+
+impl Bomb {
+    /// Wait for every child forked, so none is left behind.
+    fn reap(self) {
+        for pid in self.forked {
+            // SAFETY: waitpid on our own child; a null status pointer is allowed.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        }
+    }
 }
 
 /// Parses the few options by hand; the probe must stay small and dependency-free.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut wait = Duration::ZERO;
+    let mut hog_mb = None;
+    let mut fork_bomb = 0;
     let mut fields = FIELDS.to_vec();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -104,6 +183,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                     .map_err(|_| format!("--wait-ms: `{value}` is not a number of milliseconds"))?;
                 wait = Duration::from_millis(ms);
             }
+            "--fork-bomb" => {
+                let value = args
+                    .next()
+                    .ok_or("--fork-bomb needs a number of children")?;
+                fork_bomb = value
+                    .parse()
+                    .map_err(|_| format!("--fork-bomb: `{value}` is not a number of children"))?;
+            }
+            "--hog-mb" => {
+                let value = args.next().ok_or("--hog-mb needs a number of MiB")?;
+                let mb = value
+                    .parse()
+                    .map_err(|_| format!("--hog-mb: `{value}` is not a number of MiB"))?;
+                hog_mb = Some(mb);
+            }
             "--only" => {
                 let value = args
                     .next()
@@ -113,7 +207,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
     }
-    Ok(Command::Probe { wait, fields })
+    Ok(Command::Probe {
+        wait,
+        hog_mb,
+        fork_bomb,
+        fields,
+    })
 }
 
 /// Checks each requested field name and returns them in gathering order, so that
@@ -130,10 +229,42 @@ fn parse_only(list: &str) -> Result<Vec<&'static str>, String> {
         .collect())
 }
 
+/// Allocates `mb` MiB in 1 MiB chunks and writes 0xA5 to every byte, so every page is
+/// really faulted in and charged to this process's memory cgroup (a zeroed allocation would
+/// not be: calloc can hand out untouched pages). Under a memory limit the kernel's OOM killer
+/// ends the probe here with SIGKILL, which is the point.
+///
+/// Allocation uses `try_reserve` so that a refused allocation is an error line, not an abort;
+/// the chunks allocated so far are returned (their count is what was hogged).
+fn hog(mb: usize, errors: &mut Vec<String>) -> Vec<Vec<u8>> {
+    const MIB: usize = 1 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    if let Err(e) = chunks.try_reserve_exact(mb) {
+        errors.push(format!(
+            "--hog-mb {mb}: cannot allocate the chunk list: {e}"
+        ));
+        return chunks;
+    }
+    for _ in 0..mb {
+        let mut chunk = Vec::new();
+        if let Err(e) = chunk.try_reserve_exact(MIB) {
+            errors.push(format!(
+                "--hog-mb {mb}: allocation failed after {} MiB: {e}",
+                chunks.len()
+            ));
+            break;
+        }
+        chunk.resize(MIB, 0xA5);
+        // black_box: the optimiser must assume the bytes are read, so the writes stay.
+        chunks.push(black_box(chunk));
+    }
+    black_box(chunks)
+}
+
 /// Gathers the requested fields. Failures are collected, never raised: a probe that crashes
 /// tells a test nothing, one that says "cannot read /proc/self/mountinfo" tells it why.
-fn probe(fields: &[&str]) -> (Map<String, Value>, Vec<String>) {
-    let mut errors = Vec::new();
+/// `errors` may already hold failures from before the gathering (`--hog-mb`).
+fn probe(fields: &[&str], mut errors: Vec<String>) -> (Map<String, Value>, Vec<String>) {
     let mut report = Map::new();
     for &field in fields {
         let value = match field {
@@ -146,6 +277,7 @@ fn probe(fields: &[&str]) -> (Map<String, Value>, Vec<String>) {
             "namespaces" => namespaces(&mut errors),
             "mounts" => mounts(&mut errors),
             "cgroup" => cgroups(&mut errors),
+            "cgroup_limits" => cgroup_limits(&mut errors),
             "capabilities" => capabilities(&mut errors),
             "interfaces" => interfaces(&mut errors),
             "fds" => fds(&mut errors),
@@ -218,6 +350,170 @@ fn mounts(errors: &mut Vec<String>) -> Value {
 /// The cgroup(s) this process is in, one line per hierarchy, from /proc/self/cgroup.
 fn cgroups(errors: &mut Vec<String>) -> Value {
     parse_lines("/proc/self/cgroup", parse_cgroup_line, errors)
+}
+
+/// The limits of the cgroups this process is in, as the kernel's own limit files state them:
+/// memory, pids and CPU bandwidth. The value is an object such as
+/// `{"version": 1, "memory_max": "52428800", "pids_max": "max", "cpu_quota_us": "-1",
+/// "cpu_period_us": "100000", "memory_path": "/sys/fs/cgroup/memory/x"}`; each value is the
+/// file's text, trimmed, and a key is present only if its file could be read.
+///
+/// The cgroup of each hierarchy comes from /proc/self/cgroup, the directory it is shown at
+/// from /proc/self/mountinfo (cgroups(7), proc(5)). cgroup v1 (files described in the
+/// kernel's Documentation/admin-guide/cgroup-v1/memory.rst and pids.rst, and
+/// Documentation/scheduler/sched-bwc.rst): memory.limit_in_bytes, pids.max,
+/// cpu.cfs_quota_us and cpu.cfs_period_us, each in the hierarchy of its controller.
+/// cgroup v2 (Documentation/admin-guide/cgroup-v2.rst): memory.max, pids.max and cpu.max,
+/// all in the one unified directory.
+///
+/// A hybrid host has both: v1 controllers and a cgroup2 hierarchy that may have none. v1 is
+/// tried first if a v1 hierarchy has the memory controller, v2 first otherwise, and the other
+/// only if the first yields no file at all. A missing file is normal (a controller that is
+/// not mounted or not enabled), so it is an error only if no file at all could be read.
+fn cgroup_limits(errors: &mut Vec<String>) -> Value {
+    const CGROUP: &str = "/proc/self/cgroup";
+    const MOUNTINFO: &str = "/proc/self/mountinfo";
+    let cgroup = match read_text(CGROUP) {
+        Ok(text) => text,
+        Err(e) => return failed(errors, CGROUP, &e),
+    };
+    let mountinfo = match read_text(MOUNTINFO) {
+        Ok(text) => text,
+        Err(e) => return failed(errors, MOUNTINFO, &e),
+    };
+    let lines: Vec<CgroupLine> = cgroup.lines().filter_map(split_cgroup_line).collect();
+    let v1_memory = lines
+        .iter()
+        .any(|line| line.controllers.contains(&"memory"));
+    let order = if v1_memory { [1, 2] } else { [2, 1] };
+    let mut missing = Vec::new();
+    for version in order {
+        let mut limits = match version {
+            1 => v1_limits(&lines, &mountinfo, &mut missing, errors),
+            _ => v2_limits(&lines, &mountinfo, &mut missing, errors),
+        };
+        if !limits.is_empty() {
+            limits.insert("version".to_owned(), json!(version));
+            return Value::Object(limits);
+        }
+    }
+    if missing.is_empty() {
+        missing.push(format!(
+            "no cgroup limits: {CGROUP} names no memory, pids or cpu cgroup that {MOUNTINFO} shows"
+        ));
+    }
+    errors.append(&mut missing);
+    Value::Null
+}
+
+/// The cgroup v1 limits: each controller's file in that controller's own hierarchy, found
+/// through the `cgroup` mount whose superblock options name the controller.
+fn v1_limits(
+    lines: &[CgroupLine],
+    mountinfo: &str,
+    missing: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) -> Map<String, Value> {
+    const LIMITS: &[(&str, &[(&str, &str)])] = &[
+        ("memory", &[("memory.limit_in_bytes", "memory_max")]),
+        ("pids", &[("pids.max", "pids_max")]),
+        (
+            "cpu",
+            &[
+                ("cpu.cfs_quota_us", "cpu_quota_us"),
+                ("cpu.cfs_period_us", "cpu_period_us"),
+            ],
+        ),
+    ];
+    let mut limits = Map::new();
+    for &(controller, files) in LIMITS {
+        // Not in a hierarchy with this controller: there is no limit to read.
+        let Some(line) = lines.iter().find(|l| l.controllers.contains(&controller)) else {
+            continue;
+        };
+        let Some(mount) = v1_mount(mountinfo, controller) else {
+            missing.push(format!("no cgroup v1 mount of the {controller} controller"));
+            continue;
+        };
+        let Some(dir) = cgroup_dir(&mount, line.path) else {
+            missing.push(outside(controller, line.path, &mount));
+            continue;
+        };
+        for &(file, key) in files {
+            read_limit(&dir, file, key, &mut limits, missing, errors);
+        }
+        if controller == "memory" && limits.contains_key("memory_max") {
+            limits.insert("memory_path".to_owned(), json!(dir));
+        }
+    }
+    limits
+}
+
+/// The cgroup v2 limits: all in the directory of the `0::/path` cgroup under the cgroup2
+/// mount. A controller that the parent did not enable has no files there.
+fn v2_limits(
+    lines: &[CgroupLine],
+    mountinfo: &str,
+    missing: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) -> Map<String, Value> {
+    let mut limits = Map::new();
+    let unified = lines
+        .iter()
+        .find(|l| l.hierarchy == 0 && l.controllers.is_empty());
+    let Some(line) = unified else {
+        return limits; // not in a cgroup v2 hierarchy: nothing to read
+    };
+    let Some(mount) = v2_mount(mountinfo) else {
+        missing.push("no cgroup2 mount".to_owned());
+        return limits;
+    };
+    let Some(dir) = cgroup_dir(&mount, line.path) else {
+        missing.push(outside("cgroup2", line.path, &mount));
+        return limits;
+    };
+    let files = [
+        ("memory.max", "memory_max"),
+        ("pids.max", "pids_max"),
+        ("cpu.max", "cpu_max"),
+    ];
+    for (file, key) in files {
+        read_limit(&dir, file, key, &mut limits, missing, errors);
+    }
+    if limits.contains_key("memory_max") {
+        limits.insert("memory_path".to_owned(), json!(dir));
+    }
+    limits
+}
+
+/// Reads `dir/file` into `limits[key]`. A file that does not exist goes to `missing` (only
+/// reported if no limit is found at all); any other failure is an error straight away.
+fn read_limit(
+    dir: &str,
+    file: &str,
+    key: &str,
+    limits: &mut Map<String, Value>,
+    missing: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) {
+    let path = format!("{dir}/{file}");
+    match read_text(&path) {
+        Ok(text) => {
+            limits.insert(key.to_owned(), json!(text.trim()));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            missing.push(format!("cannot read {path}: {e}"));
+        }
+        Err(e) => errors.push(format!("cannot read {path}: {e}")),
+    }
+}
+
+/// Says that a cgroup is not below the part of its hierarchy that a mount shows.
+fn outside(hierarchy: &str, path: &str, mount: &CgroupMount) -> String {
+    format!(
+        "{hierarchy} cgroup {path} is outside the mount at {} (root {})",
+        mount.mount_point, mount.root
+    )
 }
 
 /// The capability sets and the other privilege limits the kernel reports in
@@ -414,12 +710,91 @@ fn unescape_octal(field: &str) -> String {
 /// (proc(5), cgroups(7)). cgroup v1 lines name their controllers (`4:cpu,cpuacct:/x`);
 /// the cgroup v2 line has hierarchy 0 and an empty list (`0::/x`).
 fn parse_cgroup_line(line: &str) -> Option<Value> {
+    let CgroupLine {
+        hierarchy,
+        controllers,
+        path,
+    } = split_cgroup_line(line)?;
+    Some(json!({ "hierarchy": hierarchy, "controllers": controllers, "path": path }))
+}
+
+/// One line of /proc/PID/cgroup, split into its three parts.
+#[derive(Debug, PartialEq)]
+struct CgroupLine<'a> {
+    hierarchy: u64,
+    controllers: Vec<&'a str>,
+    path: &'a str,
+}
+
+/// Splits a /proc/PID/cgroup line (see `parse_cgroup_line`).
+fn split_cgroup_line(line: &str) -> Option<CgroupLine<'_>> {
     // At most three parts: a cgroup path may itself contain ':'.
     let mut parts = line.splitn(3, ':');
     let hierarchy: u64 = parts.next()?.parse().ok()?;
     let controllers: Vec<&str> = parts.next()?.split(',').filter(|c| !c.is_empty()).collect();
     let path = parts.next()?;
-    Some(json!({ "hierarchy": hierarchy, "controllers": controllers, "path": path }))
+    Some(CgroupLine {
+        hierarchy,
+        controllers,
+        path,
+    })
+}
+
+/// Where a cgroup hierarchy is mounted: `root` is the cgroup the mount shows (field 4 of
+/// mountinfo, `/` unless a container was given only its own subtree), `mount_point` where.
+#[derive(Debug, PartialEq)]
+struct CgroupMount {
+    root: String,
+    mount_point: String,
+}
+
+/// The first cgroup v1 mount of `controller`: fstype `cgroup` and the controller among the
+/// superblock options, e.g. `rw,cpu,cpuacct` for the co-mounted `/sys/fs/cgroup/cpu,cpuacct`
+/// (cgroups(7)). Options are compared whole, so `cpu` does not find `cpuset`.
+fn v1_mount(mountinfo: &str, controller: &str) -> Option<CgroupMount> {
+    find_mount(mountinfo, |fstype, options| {
+        fstype == "cgroup" && options.split(',').any(|option| option == controller)
+    })
+}
+
+/// The first cgroup v2 mount (fstype `cgroup2`).
+fn v2_mount(mountinfo: &str) -> Option<CgroupMount> {
+    find_mount(mountinfo, |fstype, _| fstype == "cgroup2")
+}
+
+/// The first mountinfo line for which `wanted(fstype, superblock options)` holds; the line
+/// format is described at `parse_mountinfo_line`.
+fn find_mount(mountinfo: &str, wanted: impl Fn(&str, &str) -> bool) -> Option<CgroupMount> {
+    mountinfo.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        let root = fields.nth(3)?;
+        let mount_point = fields.next()?;
+        let mut after_separator = fields.skip_while(|field| *field != "-").skip(1);
+        let fstype = after_separator.next()?;
+        let super_options = after_separator.nth(1)?;
+        wanted(fstype, super_options).then(|| CgroupMount {
+            root: unescape_octal(root),
+            mount_point: unescape_octal(mount_point),
+        })
+    })
+}
+
+/// The directory at which `mount` shows the cgroup `path` (as /proc/self/cgroup gives it,
+/// relative to the hierarchy's root), or None if the mount shows only another subtree.
+fn cgroup_dir(mount: &CgroupMount, path: &str) -> Option<String> {
+    let relative = match mount.root.trim_end_matches('/') {
+        "" => path,
+        root => path
+            .strip_prefix(root)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))?,
+    };
+    let relative = relative.trim_matches('/');
+    let base = mount.mount_point.trim_end_matches('/');
+    Some(match relative {
+        "" if base.is_empty() => "/".to_owned(),
+        "" => base.to_owned(),
+        _ => format!("{base}/{relative}"),
+    })
 }
 
 /// Parses the start of /proc/PID/stat, `pid (comm) state ppid …` (proc(5)).
@@ -683,6 +1058,8 @@ mod tests {
         let args = |list: &[&str]| parse_args(list.iter().map(|s| s.to_string()));
         let all = Command::Probe {
             wait: Duration::ZERO,
+            hog_mb: None,
+            fork_bomb: 0,
             fields: FIELDS.to_vec(),
         };
         assert_eq!(args(&[]), Ok(all));
@@ -690,6 +1067,8 @@ mod tests {
         let only = args(&["--wait-ms", "600", "--only", "errors,pid"]);
         let expected = Command::Probe {
             wait: Duration::from_millis(600),
+            hog_mb: None,
+            fork_bomb: 0,
             fields: vec!["pid", "errors"],
         };
         assert_eq!(only, Ok(expected));
@@ -697,5 +1076,113 @@ mod tests {
         assert!(args(&["--wait-ms", "soon"]).is_err());
         assert!(args(&["--only", "pid,nope"]).is_err());
         assert!(args(&["--verbose"]).is_err());
+    }
+
+    #[test]
+    fn hog_argument() {
+        let args = |list: &[&str]| parse_args(list.iter().map(|s| s.to_string()));
+        let hog = args(&[
+            "--wait-ms",
+            "5",
+            "--hog-mb",
+            "100",
+            "--only",
+            "cgroup_limits",
+        ]);
+        let expected = Command::Probe {
+            wait: Duration::from_millis(5),
+            hog_mb: Some(100),
+            fork_bomb: 0,
+            fields: vec!["cgroup_limits"],
+        };
+        assert_eq!(hog, Ok(expected));
+        let zero = args(&["--hog-mb", "0"]).expect("parses");
+        assert!(matches!(
+            zero,
+            Command::Probe {
+                hog_mb: Some(0),
+                fork_bomb: 0,
+                ..
+            }
+        ));
+        assert!(args(&["--hog-mb"]).is_err());
+        assert!(args(&["--hog-mb", "lots"]).is_err());
+        assert!(args(&["--hog-mb", "-1"]).is_err());
+        assert!(args(&["--hog-mb", "1.5"]).is_err());
+    }
+
+    #[test]
+    fn hog_touches_what_it_keeps() {
+        let mut errors = Vec::new();
+        let chunks = hog(2, &mut errors);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(chunks.len(), 2);
+        assert!(chunks
+            .iter()
+            .all(|c| c.len() == 1 << 20 && c.iter().all(|b| *b == 0xA5)));
+    }
+
+    /// A hybrid host: v1 controllers (cpu and cpuacct co-mounted, cpuset listed first so a
+    /// substring match of "cpu" would pick it), a named hierarchy and an empty cgroup2.
+    const CGROUP_MOUNTINFO: &str = "\
+25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+31 23 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+32 31 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+33 31 0:30 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,cpu,cpuacct
+36 31 0:33 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:17 - cgroup cgroup rw,memory
+37 31 0:34 /docker/abc /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,pids
+";
+
+    #[test]
+    fn v1_mount_points_by_controller() {
+        let point = |controller| v1_mount(CGROUP_MOUNTINFO, controller).map(|m| m.mount_point);
+        assert_eq!(point("memory").as_deref(), Some("/sys/fs/cgroup/memory"));
+        assert_eq!(point("cpu").as_deref(), Some("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(
+            point("cpuacct").as_deref(),
+            Some("/sys/fs/cgroup/cpu,cpuacct")
+        );
+        assert_eq!(point("cpuset").as_deref(), Some("/sys/fs/cgroup/cpuset"));
+        assert_eq!(point("blkio"), None);
+        // Per-mount options ("rw,nosuid,…") are not superblock options.
+        assert_eq!(point("nosuid"), None);
+        assert_eq!(point("systemd"), None);
+        let pids = v1_mount(CGROUP_MOUNTINFO, "pids").expect("pids is mounted");
+        assert_eq!(pids.root, "/docker/abc");
+    }
+
+    #[test]
+    fn v2_mount_point() {
+        let unified = v2_mount(CGROUP_MOUNTINFO).expect("cgroup2 is mounted");
+        assert_eq!(unified.mount_point, "/sys/fs/cgroup/unified");
+        assert_eq!(v2_mount("22 1 0:21 / /proc rw - proc proc rw"), None);
+    }
+
+    #[test]
+    fn cgroup_dirs_below_a_mount() {
+        let mount = |root: &str, at: &str| CgroupMount {
+            root: root.to_owned(),
+            mount_point: at.to_owned(),
+        };
+        let memory = mount("/", "/sys/fs/cgroup/memory");
+        let dir = |m: &CgroupMount, path| cgroup_dir(m, path);
+        assert_eq!(dir(&memory, "/").as_deref(), Some("/sys/fs/cgroup/memory"));
+        assert_eq!(
+            dir(&memory, "/boxcar/a:b").as_deref(),
+            Some("/sys/fs/cgroup/memory/boxcar/a:b")
+        );
+        let subtree = mount("/docker/abc", "/sys/fs/cgroup/pids");
+        assert_eq!(
+            dir(&subtree, "/docker/abc").as_deref(),
+            Some("/sys/fs/cgroup/pids")
+        );
+        assert_eq!(
+            dir(&subtree, "/docker/abc/x").as_deref(),
+            Some("/sys/fs/cgroup/pids/x")
+        );
+        assert_eq!(dir(&subtree, "/docker/abcd"), None);
+        assert_eq!(dir(&subtree, "/"), None);
     }
 }
