@@ -46,12 +46,16 @@ fi
 
 # The book's tools. mdbook 0.5 with mdbook-mermaid for the diagrams; the mermaid JavaScript
 # itself is committed under book/, so building the book needs no network.
-for tool in mdbook@0.5 mdbook-mermaid@0.17; do
-    if ! command -v "${tool%@*}" >/dev/null; then
-        say "installing ${tool%@*} (a few minutes, once)"
-        cargo install --locked --quiet "$tool"
-    fi
-done
+# mdbook-mermaid is built against the mdbook it will run under (it warns on a mismatch), so it
+# is installed without --locked: cargo then picks the newest mdbook 0.5, the one installed.
+if ! command -v mdbook >/dev/null; then
+    say "installing mdbook (a few minutes, once)"
+    cargo install --locked --quiet mdbook@0.5
+fi
+if ! command -v mdbook-mermaid >/dev/null; then
+    say "installing mdbook-mermaid (a few minutes, once)"
+    cargo install --quiet mdbook-mermaid@0.17
+fi
 
 say "building the workspace"
 cargo build --workspace --locked --quiet
@@ -59,9 +63,12 @@ cargo build --workspace --locked --quiet
 say "checking this machine"
 cargo boxcar doctor
 
-say "running chapter 02's solution: a shell with its own hostname and process tree"
+say "building the default image, busybox, from this host's busybox-static"
+cargo boxcar setup-images
+
+say "running chapter 05's solution: busybox with its own hostname, processes and root"
 # shellcheck disable=SC2016 # $(hostname) and $$ are for the container's shell to expand
-cargo run --quiet -p ch02-solution -- run --hostname boxcar -- \
-    /bin/sh -c 'echo "hello from $(hostname), where I am PID $$"; ps -o pid,comm'
+cargo run --quiet -p ch05-solution -- run --image busybox --hostname boxcar -- \
+    /bin/sh -c 'echo "hello from $(hostname), where I am PID $$"; head -n 1 /etc/os-release; ps -o pid,comm'
 
 say "ready. Next: cargo test, or read the book: mdbook serve book"

@@ -21,8 +21,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command in a new container and wait for it, like `docker run`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// List the images in the store, with their sizes.
+    Images,
+    /// Import a tar or tar.gz root filesystem as an image.
+    Import {
+        /// The archive, e.g. an Alpine minirootfs or a debootstrap tarball.
+        file: std::path::PathBuf,
+        /// The image's name.
+        name: String,
+    },
+    /// Write an image's root filesystem as one tar.
+    Export {
+        /// The image's name.
+        name: String,
+        /// Where to write the tar.
+        file: std::path::PathBuf,
+    },
 }
+
+/// Subcommands other than `run`, with the chapter that brings them.
+pub const SUBCOMMANDS: &[(&str, u8, &str)] = &[
+    ("images", 4, "images"),
+    ("import", 4, "images"),
+    ("export", 4, "images"),
+];
 
 /// The flags of `run`. Which chapter brings each one is in [`FLAGS`].
 #[derive(Debug, Clone, Default, Args)]
@@ -136,8 +159,7 @@ pub fn parse(chapter: u8) -> Cli {
         let _ = error.print();
         std::process::exit(exit::RUNTIME_FAILED)
     });
-    let Command::Run(args) = &cli.command;
-    if let Err(failure) = refuse_later_flags(&matches, chapter, args) {
+    if let Err(failure) = refuse_later_flags(&matches, chapter) {
         exit_with(&program, &failure)
     }
     cli
@@ -145,21 +167,36 @@ pub fn parse(chapter: u8) -> Cli {
 
 /// The clap command for chapter `chapter`: later chapters' flags are hidden from its help.
 pub fn command_for_chapter(chapter: u8) -> clap::Command {
-    Cli::command().mut_subcommand("run", |run| {
+    let command = Cli::command().mut_subcommand("run", |run| {
         FLAGS
             .iter()
             .filter(|(_, brought_in, _)| *brought_in > chapter)
             .fold(run, |run, (id, _, _)| {
                 run.mut_arg(*id, |arg| arg.hide(true))
             })
-    })
+    });
+    SUBCOMMANDS
+        .iter()
+        .filter(|(_, brought_in, _)| *brought_in > chapter)
+        .fold(command, |command, (name, _, _)| {
+            command.mut_subcommand(*name, |sub| sub.hide(true))
+        })
 }
 
-fn refuse_later_flags(
-    matches: &clap::ArgMatches,
-    chapter: u8,
-    _args: &RunArgs,
-) -> Result<(), Failure> {
+fn refuse_later_flags(matches: &clap::ArgMatches, chapter: u8) -> Result<(), Failure> {
+    if let Some((name, _)) = matches.subcommand() {
+        let later = SUBCOMMANDS
+            .iter()
+            .find(|(n, brought_in, _)| *n == name && *brought_in > chapter);
+        if let Some((_, brought_in, pillar)) = later {
+            return Err(Failure::new(format!(
+                "`{name}` is not available in chapter {chapter:02}'s runtime"
+            ))
+            .hint(format!(
+                "it arrives in chapter {brought_in:02} ({pillar}); use that chapter's binary"
+            )));
+        }
+    }
     let Some(("run", run)) = matches.subcommand() else {
         return Ok(());
     };
@@ -205,6 +242,69 @@ pub fn require_root() {
     exit_with(&program, &failure)
 }
 
+/// The `main` of chapter `chapter`'s runtime: parse the command line, then `run` a
+/// container (as root) or an image command; exit with the right code either way.
+pub fn main(chapter: u8, run: fn(&RunArgs) -> Result<i32, Failure>) -> ! {
+    let outcome = match parse(chapter).command {
+        Command::Run(args) => {
+            require_root();
+            run(&args)
+        }
+        // Only from chapter 04 on: parse() refuses these in earlier chapters.
+        other => image_command(other),
+    };
+    match outcome {
+        Ok(code) => std::process::exit(code),
+        Err(failure) => exit_with(&program_name(), &failure),
+    }
+}
+
+/// Run one of the image subcommands (`images`, `import`, `export`) on the store under
+/// `$BOXCAR_ROOT`. Returns the exit code.
+pub fn image_command(command: Command) -> Result<i32, Failure> {
+    use crate::image::Store;
+    let store = Store::new(&crate::state::root());
+    match command {
+        Command::Images => {
+            println!("{:<24} {:>7} {:>12}", "NAME", "LAYERS", "SIZE");
+            for image in store.list() {
+                println!(
+                    "{:<24} {:>7} {:>12}",
+                    image.name,
+                    image.layers,
+                    human_size(image.size)
+                );
+            }
+        }
+        Command::Import { file, name } => {
+            require_root();
+            let manifest = store.import(&file, &name)?;
+            println!(
+                "imported {name} ({} layer, {})",
+                manifest.layers.len(),
+                human_size(manifest.size())
+            );
+        }
+        Command::Export { name, file } => {
+            require_root();
+            store.export(&name, &file)?;
+            println!("exported {name} to {}", file.display());
+        }
+        Command::Run(_) => return Err(Failure::new("run is not an image command")),
+    }
+    Ok(0)
+}
+
+/// Bytes as `docker images` shows them: 1.2MB, 512kB.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000_000 => format!("{:.1}GB", b as f64 / 1e9),
+        b if b >= 1_000_000 => format!("{:.1}MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.1}kB", b as f64 / 1e3),
+        b => format!("{b}B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +330,7 @@ mod tests {
         let matches = command_for_chapter(1)
             .try_get_matches_from(["ch01", "run", "--memory", "64m", "--", "true"])
             .expect("parses");
-        let failure = refuse_later_flags(&matches, 1, &RunArgs::default()).unwrap_err();
+        let failure = refuse_later_flags(&matches, 1).unwrap_err();
         assert_eq!(
             failure.to_string(),
             "--memory is not available in chapter 01's runtime — it arrives in chapter 03 \
@@ -244,7 +344,9 @@ mod tests {
             .try_get_matches_from(["ch01", "run", "--hostname", "box", "ls", "-l", "/"])
             .expect("parses");
         let cli = Cli::from_arg_matches(&matches).expect("valid");
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(args.hostname.as_deref(), Some("box"));
         assert_eq!(args.command, ["ls", "-l", "/"]);
     }

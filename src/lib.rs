@@ -3,6 +3,7 @@
 //! - [`cli`]: the `run` flags, shaped after `docker run`, and which chapter brings each one.
 //! - [`error`]: one-line errors that say what failed, the likely cause and what to do.
 //! - [`exit`]: the exit codes a runtime returns (the command's own, 128+N, 125, 126, 127).
+//! - [`image`]: the image store: tar layers under `$BOXCAR_ROOT/images/`, extracted safely.
 //! - [`cgroupfs`]: where the host keeps its cgroup filesystems (v2, v1 or hybrid).
 //! - [`channel`]: the pipe pair the parent and the cloned child use to stay in step.
 //! - [`state`]: where boxcar keeps its state (`$BOXCAR_ROOT`).
@@ -14,6 +15,7 @@ pub mod channel;
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod image;
 pub mod state;
 pub mod testing;
 pub mod workshop;

@@ -5,6 +5,7 @@
 //! - `sync [--check] [--force]`: regenerate chapters/ from solutions/.
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
 //! - `check-starters`: prove each chapter's checks fail on its untouched starter.
+//! - `setup-images`: build the default image, busybox, from the host's busybox-static.
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,25 @@ enum Command {
     },
     /// Check that each chapter's pillar checks fail on its untouched starter.
     CheckStarters,
+    /// Build the default image, busybox, from this host's busybox-static (if it is missing).
+    SetupImages,
+}
+
+/// Build `busybox` into the store under `$BOXCAR_ROOT` unless it is there already.
+fn setup_images() -> anyhow::Result<bool> {
+    use boxcar::image::{build_busybox, Store};
+    let store = Store::new(&boxcar::state::root());
+    if store.manifest("busybox").is_ok() {
+        println!("busybox is already in {}", store.root().display());
+        return Ok(true);
+    }
+    let manifest = build_busybox(&store, "busybox", &[])?;
+    println!(
+        "built busybox ({} bytes) in {}",
+        manifest.size(),
+        store.root().display()
+    );
+    Ok(true)
 }
 
 fn main() {
@@ -78,6 +98,7 @@ fn main() {
             })
         }
         Command::CheckStarters => verify::check_starters(),
+        Command::SetupImages => setup_images(),
     };
     match ok {
         Ok(true) => {}

@@ -102,6 +102,9 @@ pub struct Ctx {
     root: PathBuf,
 }
 
+/// Where the probe is in the `probe` image that [`Ctx::build_images`] makes.
+pub const PROBE_IN_IMAGE: &str = "/usr/local/bin/boxcar-probe";
+
 /// How a run of the runtime ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -177,6 +180,17 @@ impl Ctx {
     /// This check's own state root (its `$BOXCAR_ROOT`), a scratch place on the host.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Build the images checks run in, into this check's own store: `busybox` (from the
+    /// host's busybox-static) and `probe` (the same, plus the probe at [`PROBE_IN_IMAGE`]).
+    /// They are built once per test binary (see [`image_cache`]) and copied here.
+    pub fn build_images(&self) -> Result<()> {
+        let cache = image_cache(&self.probe)?.join("images");
+        for name in ["busybox", "probe"] {
+            copy_dir(&cache.join(name), &self.root.join("images").join(name))?;
+        }
+        Ok(())
     }
 
     /// The chapter of the runtime under test, from its name (`ch02`, `ch02-solution`).
@@ -368,6 +382,48 @@ impl Running {
             stderr,
         })
     }
+}
+
+/// The images checks use, built once per test binary into `TEST_ROOTS/.images-<pid>`:
+/// building runs busybox, and a child process of the harness must exist only while it is a
+/// runtime the harness tracks (the zombie reaper would take it otherwise).
+fn image_cache(probe: &Path) -> Result<PathBuf> {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(dir) = CACHE.get() {
+        return Ok(dir.clone());
+    }
+    use crate::image::{build_busybox, Store};
+    let dir = Path::new(TEST_ROOTS).join(format!(".images-{}", std::process::id()));
+    let store = Store::new(&dir);
+    build_busybox(&store, "busybox", &[])?;
+    build_busybox(
+        &store,
+        "probe",
+        &[(probe.to_path_buf(), PROBE_IN_IMAGE.to_string())],
+    )?;
+    Ok(CACHE.get_or_init(|| dir).clone())
+}
+
+/// Remove the image cache, if one was built.
+fn remove_image_cache() {
+    let _ = std::fs::remove_dir_all(
+        Path::new(TEST_ROOTS).join(format!(".images-{}", std::process::id())),
+    );
+}
+
+/// Copy a directory tree of plain files (an image: a manifest and layer blobs).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// The runtimes the harness has started and not yet reaped: its only legitimate children.
@@ -610,7 +666,9 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
         root: root.clone(),
     };
     let before = Leaks::snapshot();
-    let result = (check.run)(&ctx);
+    // A panic (a failed snapshot assertion) must not skip the leak check and the cleanup.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
+        .unwrap_or_else(|panic| Err(anyhow!("{}", panic_message(panic.as_ref()))));
     let mut leaks = lasting_leaks(&before, &root);
     let strays = lasting_strays(bin);
     end_strays(&strays);
@@ -657,6 +715,13 @@ pub fn main(chapter: u8, checks: Vec<Check>) -> ! {
             std::process::exit(1);
         }
     };
+    // Images are built now, before the reaper starts: building them runs busybox.
+    if chapter >= 4 {
+        if let Err(error) = image_cache(&targets.1) {
+            eprintln!("cannot build the test images: {error:#}");
+            std::process::exit(1);
+        }
+    }
     // As init does on a host, reap what is reparented to us and has died, so that a killed
     // container's zombie does not keep its cgroup busy. Started after the builds above:
     // their cargo processes are reaped by std, not by us.
@@ -725,7 +790,9 @@ fn run_as_tests(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
             }));
         }
     }
-    libtest_mimic::run(&args, trials).exit()
+    let conclusion = libtest_mimic::run(&args, trials);
+    remove_image_cache();
+    conclusion.exit()
 }
 
 /// What `verify` prints: a line per check, ✓ or ✗, why it matters, and a hint on failure.
@@ -735,7 +802,7 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
     for bin in bins {
         println!("chapter {chapter:02}'s checks");
         for check in checks {
-            match run_caught(check, bin, probe) {
+            match run_check(check, bin, probe) {
                 Ok(()) => println!("  ✓ {}\n      why: {}", check.says, check.why),
                 Err(error) => {
                     failed += 1;
@@ -754,6 +821,7 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
             }
         }
     }
+    remove_image_cache();
     std::process::exit(if failed == 0 { 0 } else { 1 })
 }
 
@@ -762,7 +830,7 @@ fn report_json(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
     let (bins, probe) = targets;
     for bin in bins {
         for check in checks {
-            let result = run_caught(check, bin, probe);
+            let result = run_check(check, bin, probe);
             let line = serde_json::json!({
                 "name": check.name,
                 "needs_pillar": check.needs_pillar,
@@ -772,21 +840,17 @@ fn report_json(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
             println!("{line}");
         }
     }
+    remove_image_cache();
     std::process::exit(0)
 }
 
-fn run_caught(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_check(check, bin, probe)
-    }));
-    outcome.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(anyhow!("{message}"))
-    })
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// The host's hostname, read the way `hostname` does (uname(2)).

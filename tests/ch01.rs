@@ -266,10 +266,17 @@ fn later_chapter_flag_is_refused(ctx: &Ctx) -> Result<()> {
     let Some((id, chapter, _)) = later else {
         return Ok(()); // the newest chapter has every flag: nothing can be refused
     };
-    let flag = format!("--{}", id.replace('_', "-"));
+    let command = boxcar::cli::command_for_chapter(ctx.chapter());
+    let run = command
+        .find_subcommand("run")
+        .context("no run subcommand")?;
+    let arg = run
+        .get_arguments()
+        .find(|a| a.get_id() == *id)
+        .context("no such flag")?;
+    let flag = format!("--{}", arg.get_long().context("no long name")?);
     let mut args = vec!["run", &flag];
-    let takes_value = !matches!(*id, "init" | "read_only" | "rm" | "stats");
-    if takes_value {
+    if arg.get_action().takes_values() {
         args.push("1");
     }
     args.extend(["--", "true"]);

@@ -12,19 +12,13 @@
     unreachable_code
 )]
 
-use boxcar::cli::{self, Command, RunArgs};
-use boxcar::error::exit_with;
+use boxcar::cli::{self, RunArgs};
 use boxcar::{state, Failure};
 use ch01::process::Process;
 use ch01::{spine, uts};
 
 fn main() {
-    let Command::Run(args) = cli::parse(1).command;
-    cli::require_root();
-    match run(&args) {
-        Ok(code) => std::process::exit(code),
-        Err(failure) => exit_with(&cli::program_name(), &failure),
-    }
+    cli::main(1, run)
 }
 
 fn run(args: &RunArgs) -> Result<i32, Failure> {

@@ -13,20 +13,14 @@
     unreachable_code
 )]
 
-use boxcar::cli::{self, Command, RunArgs};
-use boxcar::error::exit_with;
+use boxcar::cli::{self, RunArgs};
 use boxcar::{state, Failure};
 use ch01_solution::process::Process;
 use ch01_solution::{spine, uts};
 use ch02::{init, mounts, pid, signals};
 
 fn main() {
-    let Command::Run(args) = cli::parse(2).command;
-    cli::require_root();
-    match run(&args) {
-        Ok(code) => std::process::exit(code),
-        Err(failure) => exit_with(&cli::program_name(), &failure),
-    }
+    cli::main(2, run)
 }
 
 fn run(args: &RunArgs) -> Result<i32, Failure> {

@@ -113,6 +113,20 @@ impl Cgroup {
         (refused > 0).then(|| format!("note: the pids limit ({limit}) refused {refused} fork(s)"))
     }
 
+    /// After the container ended: say why when a limit ended it, note refused forks, and
+    /// with `--stats` print what it used. All on stderr, each line prefixed with `program`.
+    pub fn report(&self, program: &str, stats: bool, wall: std::time::Duration) {
+        for line in [self.why_it_ended(), self.pids_note()]
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("{program}: {line}");
+        }
+        if stats {
+            eprintln!("{program}: {}", self.stats_line(wall));
+        }
+    }
+
     /// What the container used, as one line for `--stats`.
     pub fn stats_line(&self, wall: std::time::Duration) -> String {
         let usage = self.backend.usage();

@@ -15,8 +15,7 @@
 
 use std::time::Instant;
 
-use boxcar::cli::{self, Command, RunArgs};
-use boxcar::error::exit_with;
+use boxcar::cli::{self, RunArgs};
 use boxcar::{state, Failure};
 use ch01_solution::process::Process;
 use ch01_solution::{spine, uts};
@@ -25,12 +24,7 @@ use ch03::cgroup::{self, Cgroup};
 use ch03::limits::Limits;
 
 fn main() {
-    let Command::Run(args) = cli::parse(3).command;
-    cli::require_root();
-    match run(&args) {
-        Ok(code) => std::process::exit(code),
-        Err(failure) => exit_with(&cli::program_name(), &failure),
-    }
+    cli::main(3, run)
 }
 
 fn run(args: &RunArgs) -> Result<i32, Failure> {
@@ -68,16 +62,7 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     child.start()?;
     let code = signals::wait_forwarding(&child, &forwarded)?;
 
-    let program = cli::program_name();
-    for line in [cgroup.why_it_ended(), cgroup.pids_note()]
-        .into_iter()
-        .flatten()
-    {
-        eprintln!("{program}: {line}");
-    }
-    if args.stats {
-        eprintln!("{program}: {}", cgroup.stats_line(started.elapsed()));
-    }
+    cgroup.report(&cli::program_name(), args.stats, started.elapsed());
     Ok(code)
     // `cgroup` is dropped here: whatever is left in it is killed, and it is removed.
 }

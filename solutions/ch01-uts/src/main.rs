@@ -2,19 +2,13 @@
 //!
 //! `ch01-solution run --hostname box -- hostname` prints `box`; the host keeps its name.
 
-use boxcar::cli::{self, Command, RunArgs};
-use boxcar::error::exit_with;
+use boxcar::cli::{self, RunArgs};
 use boxcar::{state, Failure};
 use ch01_solution::process::Process;
 use ch01_solution::{spine, uts};
 
 fn main() {
-    let Command::Run(args) = cli::parse(1).command;
-    cli::require_root();
-    match run(&args) {
-        Ok(code) => std::process::exit(code),
-        Err(failure) => exit_with(&cli::program_name(), &failure),
-    }
+    cli::main(1, run)
 }
 
 // ANCHOR: run

@@ -3,20 +3,14 @@
 //! `ch02-solution run -- ps` lists only the container's processes; the command is PID 1,
 //! or PID 2 under `--init`.
 
-use boxcar::cli::{self, Command, RunArgs};
-use boxcar::error::exit_with;
+use boxcar::cli::{self, RunArgs};
 use boxcar::{state, Failure};
 use ch01_solution::process::Process;
 use ch01_solution::{spine, uts};
 use ch02_solution::{init, mounts, pid, signals};
 
 fn main() {
-    let Command::Run(args) = cli::parse(2).command;
-    cli::require_root();
-    match run(&args) {
-        Ok(code) => std::process::exit(code),
-        Err(failure) => exit_with(&cli::program_name(), &failure),
-    }
+    cli::main(2, run)
 }
 
 // ANCHOR: run

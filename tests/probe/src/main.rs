@@ -33,6 +33,8 @@ Prints what this process sees of the kernel (namespaces, mounts, cgroups,
 capabilities, processes, ...) as one JSON object on stdout.
 
   --wait-ms N      sleep N milliseconds before looking
+  --escape-chroot PATH  try the classic chroot escape, then say whether the host
+                   path PATH is visible (prints escaped: true or false)
   --fork-bomb N    try to fork N children that sleep 1.5 s; report how many forks
                    the kernel refused (forked, fork_failed), then reap them
   --hog-mb N       then allocate N MiB and write to every page of it, so it is
@@ -69,6 +71,9 @@ const FIELDS: &[&str] = &[
 #[derive(Debug, PartialEq)]
 enum Command {
     Help,
+    /// `--escape-chroot PATH`: try the classic chroot escape, then report whether PATH (a
+    /// file only the host has) is visible.
+    EscapeChroot(String),
     Probe {
         wait: Duration,
         /// MiB to allocate and touch before looking (`--hog-mb`); None: allocate nothing.
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned());
     let (wait, hog_mb, fork_bomb, fields) = match parse_args(args) {
         Ok(Command::Help) => return print(USAGE),
+        Ok(Command::EscapeChroot(marker)) => return print(&escape_chroot(&marker).to_string()),
         Ok(Command::Probe {
             wait,
             hog_mb,
@@ -120,6 +126,37 @@ fn main() -> ExitCode {
         bomb.reap();
     }
     printed
+}
+
+/// The textbook chroot escape (chroot(2), NOTES: "This call does not change the current
+/// working directory"): chroot into a subdirectory while the working directory stays
+/// outside it, climb with `chdir("..")` — nothing stops us, we are above our root — and
+/// chroot to where we end up. Under chroot that is the host's `/`; after pivot_root with
+/// the old root detached, the climb ends at the container's own root.
+fn escape_chroot(marker: &str) -> Value {
+    let attempt = || -> Result<bool, String> {
+        let dir = c"/tmp/.boxcar-escape";
+        // SAFETY: plain syscalls on C string literals; no memory is shared with the kernel.
+        unsafe {
+            if libc::mkdir(dir.as_ptr(), 0o700) != 0 && *libc::__errno_location() != libc::EEXIST {
+                return Err(format!("mkdir: {}", io::Error::last_os_error()));
+            }
+            if libc::chroot(dir.as_ptr()) != 0 {
+                return Err(format!("chroot: {}", io::Error::last_os_error()));
+            }
+            for _ in 0..64 {
+                libc::chdir(c"..".as_ptr());
+            }
+            if libc::chroot(c".".as_ptr()) != 0 {
+                return Err(format!("chroot .: {}", io::Error::last_os_error()));
+            }
+        }
+        Ok(fs::metadata(marker).is_ok())
+    };
+    match attempt() {
+        Ok(escaped) => json!({ "escaped": escaped, "looked_for": marker }),
+        Err(error) => json!({ "escaped": false, "looked_for": marker, "errors": [error] }),
+    }
 }
 
 /// Children forked by `--fork-bomb`: a bounded fork bomb, to see a pids limit hold.
@@ -182,6 +219,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                     .parse()
                     .map_err(|_| format!("--wait-ms: `{value}` is not a number of milliseconds"))?;
                 wait = Duration::from_millis(ms);
+            }
+            "--escape-chroot" => {
+                let marker = args
+                    .next()
+                    .ok_or("--escape-chroot needs a host path to look for")?;
+                return Ok(Command::EscapeChroot(marker));
             }
             "--fork-bomb" => {
                 let value = args

@@ -1,0 +1,84 @@
+//! The container's root filesystem: an image unpacked for this container alone, or a
+//! directory the user gives with `--rootfs`.
+//!
+//! An image is a stack of tar layers (see the kit's `image` module, which extracts them
+//! safely); this chapter unpacks all of them, in order, into
+//! `$BOXCAR_ROOT/containers/<id>/rootfs`. Every container pays for a full copy — chapter 06
+//! replaces the copy with an overlay that costs nothing until the container writes.
+
+use std::path::{Path, PathBuf};
+
+use boxcar::cli::RunArgs;
+use boxcar::image::Store;
+use boxcar::{state, Failure};
+
+/// Where a root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An image in the store, unpacked for this container.
+    Image(String),
+    /// A directory used as it is (and never removed).
+    Dir(PathBuf),
+}
+
+impl Source {
+    /// The source `run` asks for, checked before anything is created; `None` without
+    /// `--image` or `--rootfs` (the container then sees the host's files, as in chapters 1-3).
+    pub fn from_args(args: &RunArgs) -> Result<Option<Source>, Failure> {
+        if let Some(name) = &args.image {
+            Store::new(&state::root()).manifest(name)?;
+            return Ok(Some(Source::Image(name.clone())));
+        }
+        let Some(dir) = &args.rootfs else {
+            return Ok(None);
+        };
+        let dir = PathBuf::from(dir);
+        let mut entries = std::fs::read_dir(&dir).map_err(|error| {
+            Failure::new(format!("cannot use --rootfs {}: {error}", dir.display()))
+                .hint("give a directory that holds a root filesystem (bin/, etc/, …)")
+        })?;
+        if entries.next().is_none() {
+            return Err(Failure::new(format!("--rootfs {} is empty", dir.display()))
+                .hint("unpack a root filesystem into it first, e.g. tar -xf alpine-minirootfs.tar.gz -C DIR"));
+        }
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| Failure::new(format!("cannot resolve {}: {e}", dir.display())))?;
+        Ok(Some(Source::Dir(dir)))
+    }
+}
+
+/// A prepared root filesystem. One this runtime unpacked is removed when dropped.
+#[derive(Debug)]
+pub struct Rootfs {
+    path: PathBuf,
+    /// The container's state directory to remove on drop, if we created it.
+    owned: Option<PathBuf>,
+}
+
+impl Rootfs {
+    /// Make the root filesystem of container `id` ready.
+    pub fn prepare(source: &Source, id: &str) -> Result<Rootfs, Failure> {
+        // TODO(ch04-1): For Source::Dir, use the directory as it is (owned: None). For
+        // Source::Image, unpack it with Store::new(&state::root()).unpack(name, &rootfs)
+        // into rootfs = state::root()/containers/<id>/rootfs; own containers/<id> so Drop
+        // removes it, and remove it yourself if the unpack fails.
+        todo!("exercise ch04-1: see the TODO above")
+    }
+
+    /// Where the root filesystem is on the host.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        // Only after the container has ended: its mounts went with its mount namespace, so
+        // nothing is mounted under the directory any more. remove_dir_all does not follow
+        // symlinks, so a symlink in the image to / removes nothing of the host's.
+        if let Some(dir) = &self.owned {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The default image, `busybox`, built offline from the host's busybox-static.
+//!
+//! BusyBox is one static binary that is every usual command ("applet"): it looks at the
+//! name it was run as (argv[0]), so `/bin/sh -> /bin/busybox` is a shell and
+//! `/bin/ls -> /bin/busybox` is ls. A root filesystem needs little more: the binary, a
+//! symlink per applet, /etc/passwd and /etc/group so user names resolve, and the empty
+//! directories the runtime mounts onto (/proc, /sys, /dev, /tmp).
+//!
+//! The binary must be statically linked: the image has no C library and no dynamic loader,
+//! and exec(2) of a program that asks for one fails with ENOENT (see `has_interpreter`).
+//!
+//! The layer is built deterministically (entries sorted, owner 0, mtime 0), so the same
+//! busybox always gives the same digest.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flate2::write::GzEncoder;
+use tar::{EntryType, Header};
+
+use super::scratch::Scratch;
+use super::{io_failure, Manifest, Store};
+use crate::workshop::doctor::has_interpreter;
+use crate::Failure;
+
+/// Where busybox-static puts the binary on Debian and Ubuntu.
+pub const HOST_BUSYBOX: &str = "/bin/busybox";
+
+/// Where the image has it, and where every applet link points.
+const IMAGE_BUSYBOX: &str = "/bin/busybox";
+
+const INSTALL_HINT: &str = "apt-get install busybox-static (./setup.sh does it)";
+
+/// One thing in the image being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Dir(u32),
+    File(Vec<u8>, u32),
+    Symlink(PathBuf),
+}
+
+/// Build the one-layer gzip image `name` from the host's /bin/busybox, plus `extra` host
+/// files copied in at the given image paths with mode 0755 (e.g. the tests' probe).
+pub fn build_busybox(
+    store: &Store,
+    name: &str,
+    extra: &[(PathBuf, String)],
+) -> Result<Manifest, Failure> {
+    build_busybox_from(store, name, Path::new(HOST_BUSYBOX), extra)
+}
+
+/// [`build_busybox`] with the busybox binary at `busybox`.
+pub fn build_busybox_from(
+    store: &Store,
+    name: &str,
+    busybox: &Path,
+    extra: &[(PathBuf, String)],
+) -> Result<Manifest, Failure> {
+    super::check_name(name)?;
+    let tree = busybox_tree(busybox, extra)?;
+    std::fs::create_dir_all(store.root()).map_err(|error| {
+        io_failure(
+            format!("cannot create the image store {}", store.root().display()),
+            error,
+        )
+    })?;
+    let work = Scratch::dir_in(store.root(), "busybox", 0o700)?;
+    let layer = work.path().join("busybox.tar.gz");
+    write_layer(&layer, &tree)
+        .map_err(|error| io_failure(format!("cannot write {}", layer.display()), error))?;
+    store.import(&layer, name)
+}
+
+/// Every path of the image and what it is, sorted (a BTreeMap of paths sorts each
+/// directory before what it holds).
+fn busybox_tree(
+    busybox: &Path,
+    extra: &[(PathBuf, String)],
+) -> Result<BTreeMap<PathBuf, Node>, Failure> {
+    let binary = std::fs::read(busybox).map_err(|error| {
+        io_failure(format!("cannot read {}", busybox.display()), error).hint(INSTALL_HINT)
+    })?;
+    if has_interpreter(&binary) {
+        return Err(Failure::new(format!(
+            "{} is dynamically linked: it would not run in an image without a C library",
+            busybox.display()
+        ))
+        .hint(INSTALL_HINT));
+    }
+    let mut tree = BTreeMap::new();
+    for dir in ["proc", "sys", "dev", "etc", "home", "var", "run", "mnt"] {
+        tree.insert(PathBuf::from(dir), Node::Dir(0o755));
+    }
+    tree.insert("root".into(), Node::Dir(0o700));
+    // Everyone may create files in /tmp; the sticky bit stops them removing each other's.
+    tree.insert("tmp".into(), Node::Dir(0o1777));
+    let version = busybox_version(busybox)?;
+    for (path, text) in etc_files(&version) {
+        tree.insert(path.into(), Node::File(text.into_bytes(), 0o644));
+    }
+    insert(&mut tree, "bin/busybox".into(), Node::File(binary, 0o755));
+    for applet in applets(busybox)? {
+        // `bin/busybox` is in the list too: linking it would replace the binary with a
+        // symlink to itself. Any other taken path keeps what it has.
+        if applet.file_name().is_some_and(|name| name == "busybox") || tree.contains_key(&applet) {
+            continue;
+        }
+        insert(&mut tree, applet, Node::Symlink(IMAGE_BUSYBOX.into()));
+    }
+    for (host, image_path) in extra {
+        add_extra(&mut tree, host, image_path)?;
+    }
+    Ok(tree)
+}
+
+/// Insert `node` at `path` and a directory for each missing parent. Returns false, and
+/// inserts nothing, if a parent is already something else than a directory.
+fn insert(tree: &mut BTreeMap<PathBuf, Node>, path: PathBuf, node: Node) -> bool {
+    let parents: Vec<PathBuf> = path
+        .ancestors()
+        .skip(1)
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect();
+    if parents.iter().any(|parent| {
+        tree.get(parent)
+            .is_some_and(|node| !matches!(node, Node::Dir(_)))
+    }) {
+        return false;
+    }
+    for parent in parents {
+        tree.entry(parent).or_insert(Node::Dir(0o755));
+    }
+    tree.insert(path, node);
+    true
+}
+
+/// Add the host file `host` at `image_path`, mode 0755, over an applet link if one is
+/// there, but never over busybox itself, /etc's files or a directory.
+fn add_extra(
+    tree: &mut BTreeMap<PathBuf, Node>,
+    host: &Path,
+    image_path: &str,
+) -> Result<(), Failure> {
+    let relative: PathBuf = Path::new(image_path)
+        .components()
+        .filter_map(|component| match component {
+            std::path::Component::Normal(name) => Some(Ok(name)),
+            std::path::Component::ParentDir => Some(Err(())),
+            _ => None,
+        })
+        .collect::<Result<_, ()>>()
+        .map_err(|()| Failure::new(format!("cannot add {image_path:?} to the image: it has ..")))?;
+    let taken = |why: &str| {
+        Failure::new(format!(
+            "cannot add {} as {image_path:?}: {why}",
+            host.display()
+        ))
+        .hint("choose another path in the image, e.g. /usr/local/bin/NAME")
+    };
+    if relative.as_os_str().is_empty() {
+        return Err(taken("that is the image's root"));
+    }
+    if matches!(tree.get(&relative), Some(Node::Dir(_) | Node::File(..))) {
+        return Err(taken("the image already has a file or directory there"));
+    }
+    let bytes = std::fs::read(host)
+        .map_err(|error| io_failure(format!("cannot read {}", host.display()), error))?;
+    if !insert(tree, relative, Node::File(bytes, 0o755)) {
+        return Err(taken("a directory on its way is a file in the image"));
+    }
+    Ok(())
+}
+
+/// The applets' paths, from `busybox --list-full` (`usr/bin/awk`, `sbin/ip`, …). Anything
+/// else it prints (a build without --list-full complains in words) is not a path.
+fn applets(busybox: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let output = run(busybox, "--list-full")?;
+    let applets: Vec<PathBuf> = output
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.contains('/') && !line.contains(char::is_whitespace))
+        .filter(|line| !line.starts_with('/') && !line.split('/').any(|part| part == ".."))
+        .map(PathBuf::from)
+        .collect();
+    if applets.is_empty() {
+        return Err(Failure::new(format!(
+            "{} --list-full printed no applets",
+            busybox.display()
+        ))
+        .hint(INSTALL_HINT));
+    }
+    Ok(applets)
+}
+
+/// The version, e.g. `1.35.0` from `BusyBox v1.35.0 (Debian 1:1.35.0-4) multi-call binary.`
+fn busybox_version(busybox: &Path) -> Result<String, Failure> {
+    let help = run(busybox, "--help")?;
+    let version = help
+        .lines()
+        .next()
+        .and_then(|first| {
+            first
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix('v'))
+        })
+        .filter(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or("unknown");
+    Ok(version.to_string())
+}
+
+/// Run `busybox ARG` and return what it printed (busybox prints --help on stderr, and
+/// exits 0 or 1 depending on the build; either is fine).
+fn run(busybox: &Path, arg: &str) -> Result<String, Failure> {
+    let output = Command::new(busybox)
+        .arg(arg)
+        .output()
+        .map_err(|error| io_failure(format!("cannot run {} {arg}", busybox.display()), error))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok(text)
+}
+
+/// The files of /etc, as (path, text).
+fn etc_files(version: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+                .to_string(),
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n".to_string()),
+        ("etc/hostname", "boxcar\n".to_string()),
+        // os-release(5): what `cat /etc/os-release` tells a learner inside.
+        (
+            "etc/os-release",
+            format!(
+                "NAME=\"boxcar busybox\"\nID=boxcar-busybox\nVERSION_ID={version}\n\
+                 PRETTY_NAME=\"boxcar busybox {version}\"\n"
+            ),
+        ),
+    ]
+}
+
+/// Write `tree` as a gzip tar, every entry owned by root with mtime 0.
+fn write_layer(path: &Path, tree: &BTreeMap<PathBuf, Node>) -> io::Result<()> {
+    let file = BufWriter::new(File::create(path)?);
+    let gzip = GzEncoder::new(file, flate2::Compression::default());
+    let mut builder = tar::Builder::new(gzip);
+    for (path, node) in tree {
+        let mut header = Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(0);
+        match node {
+            Node::Dir(mode) => {
+                header.set_entry_type(EntryType::Directory);
+                header.set_mode(*mode);
+                builder.append_data(&mut header, path, io::empty())?;
+            }
+            Node::File(bytes, mode) => {
+                header.set_entry_type(EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, path, bytes.as_slice())?;
+            }
+            Node::Symlink(target) => {
+                header.set_entry_type(EntryType::Symlink);
+                header.set_mode(0o777);
+                builder.append_link(&mut header, path, target)?;
+            }
+        }
+    }
+    let gzip = builder.into_inner()?;
+    gzip.finish()?
+        .into_inner()
+        .map_err(|error| error.into_error())?
+        .sync_all()
+}

@@ -1,0 +1,352 @@
+//! Chapter 04's behaviour: images as tarballs, a root filesystem per container, chroot — and
+//! the escape that shows chroot is not a jail.
+//!
+//! Run: `cargo test --test ch04` (every solution from chapter 04 on), or
+//! `cargo boxcar verify 4` (your chapters/ch04, with explanations).
+
+use std::path::Path;
+
+use anyhow::{ensure, Context, Result};
+use boxcar::image::Store;
+use boxcar::testing::{self, Check, Ctx, PROBE_IN_IMAGE};
+
+fn main() {
+    testing::main(4, checks())
+}
+
+fn checks() -> Vec<Check> {
+    vec![
+        Check::pillar(
+            "busybox_runs_from_the_image",
+            "busybox runs from the image, and the container sees the image's files, not the host's",
+            "after chroot(2), paths starting with / resolve inside the unpacked image",
+            "Rootfs::prepare unpacks the image; chroot::enter chroots into it and chdirs to /",
+            busybox_runs_from_the_image,
+        ),
+        Check::pillar(
+            "a_rootfs_directory_works_too",
+            "--rootfs DIR runs the command with DIR as its root",
+            "a root filesystem is only a directory tree; an image is one way to make it",
+            "Source::Dir is used as it is, without copying",
+            a_rootfs_directory_works_too,
+        ),
+        Check::pillar(
+            "the_chroot_escape",
+            "the textbook chroot escape reaches the host under chroot (chapter 04) and fails from chapter 05 on",
+            "chroot changes only how / resolves; a root process can chroot again with its working directory outside",
+            "in chapter 04 the escape must work: is the container really chrooted (chroot::enter)?",
+            the_chroot_escape,
+        ),
+        Check::pillar(
+            "the_command_in_the_image_has_only_stdio",
+            "the command in the image starts with fds 0, 1 and 2 only, and /proc shows only the container",
+            "a leaked fd of the host's filesystem is a way out of any root (runc's CVE-2024-21626)",
+            "mount /proc after chroot, so it lands on the container's /proc",
+            the_command_in_the_image_has_only_stdio,
+        ),
+        Check::pillar(
+            "a_command_missing_from_the_image_is_127",
+            "a command that is not in the image gives 127 and one clear line",
+            "after chroot, PATH is searched in the image, not on the host",
+            "chroot must happen before exec searches PATH",
+            a_command_missing_from_the_image_is_127,
+        ),
+        Check::baseline(
+            "a_missing_image_is_one_clear_line",
+            "--image with an unknown name is refused with one line and exit 125, leaving nothing",
+            "the image is looked up before any cgroup or directory is created",
+            "Source::from_args reads the manifest first",
+            a_missing_image_is_one_clear_line,
+        ),
+        Check::baseline(
+            "an_empty_rootfs_is_one_clear_line",
+            "--rootfs with an empty directory is refused with one line and exit 125",
+            "an empty root has no command to run; saying so beats a puzzling 127",
+            "Source::from_args checks the directory has entries",
+            an_empty_rootfs_is_one_clear_line,
+        ),
+        Check::baseline(
+            "hostile_tarballs_are_refused",
+            "importing a tarball that climbs out with .., is absolute, or writes through a symlink is refused, naming the entry",
+            "an image is untrusted input: extraction must never write outside its destination",
+            "the kit's image::extract_layer checks every entry before writing it",
+            hostile_tarballs_are_refused,
+        ),
+        Check::baseline(
+            "images_import_and_export",
+            "images lists the store; export writes an image as a tar that import reads back",
+            "an image is nothing but tar layers and a manifest with their sha256 digests",
+            "the kit's image::Store does this",
+            images_import_and_export,
+        ),
+    ]
+}
+
+fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let outcome = ctx.run(&["run", "--image", "busybox", "--", "cat", "/etc/os-release"])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout.contains("boxcar busybox"),
+        "not the image's os-release:\n{}",
+        outcome.stdout
+    );
+    let marker = ctx.root().join("host-only");
+    std::fs::write(&marker, "")?;
+    let script = format!("test -e {} && echo host || echo image", marker.display());
+    let outcome = ctx.run(&["run", "--image", "busybox", "--", "/bin/sh", "-c", &script])?;
+    ensure!(
+        outcome.out() == "image",
+        "the container sees the host's files ({})",
+        outcome.out()
+    );
+    Ok(())
+}
+
+fn a_rootfs_directory_works_too(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let dir = ctx.root().join("a-rootfs");
+    Store::new(ctx.root()).unpack("busybox", &dir)?;
+    std::fs::write(dir.join("etc/hostname"), "from-a-directory\n")?;
+    let outcome = ctx.run(&[
+        "run",
+        "--rootfs",
+        &dir.display().to_string(),
+        "--",
+        "cat",
+        "/etc/hostname",
+    ])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.out() == "from-a-directory",
+        "read {:?}",
+        outcome.out()
+    );
+    ensure!(
+        dir.join("bin/busybox").exists(),
+        "the --rootfs directory was removed or changed"
+    );
+    Ok(())
+}
+
+fn the_chroot_escape(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let marker = ctx.root().join("only-on-the-host");
+    std::fs::write(&marker, "")?;
+    let marker = marker.display().to_string();
+    let outcome = ctx.run(&[
+        "run",
+        "--image",
+        "probe",
+        "--",
+        PROBE_IN_IMAGE,
+        "--escape-chroot",
+        &marker,
+    ])?;
+    outcome.expect_code(0)?;
+    let seen: serde_json::Value =
+        serde_json::from_str(&outcome.stdout).context("the probe printed no JSON")?;
+    let escaped = seen["escaped"] == true;
+    if ctx.chapter() == 4 {
+        ensure!(
+            escaped,
+            "the escape did not reach the host: {seen} — under plain chroot it should"
+        );
+    } else {
+        ensure!(
+            !escaped,
+            "the escape reached the host's {marker}: the old root is still reachable"
+        );
+    }
+    Ok(())
+}
+
+fn the_command_in_the_image_has_only_stdio(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let outcome = ctx.run(&[
+        "run",
+        "--image",
+        "probe",
+        "--",
+        PROBE_IN_IMAGE,
+        "--only",
+        "fds,processes",
+    ])?;
+    outcome.expect_code(0)?;
+    let seen: serde_json::Value =
+        serde_json::from_str(&outcome.stdout).context("the probe printed no JSON")?;
+    let fds: Vec<u64> = seen["fds"]
+        .as_array()
+        .context("no fds")?
+        .iter()
+        .filter_map(|f| f["fd"].as_u64())
+        .collect();
+    ensure!(
+        fds == [0, 1, 2],
+        "fds open in the container: {}",
+        seen["fds"]
+    );
+    let pids: Vec<u64> = seen["processes"]
+        .as_array()
+        .context("no processes")?
+        .iter()
+        .filter_map(|p| p["pid"].as_u64())
+        .collect();
+    ensure!(pids == [1], "/proc in the container lists {pids:?}");
+    Ok(())
+}
+
+fn a_command_missing_from_the_image_is_127(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let outcome = ctx.run(&["run", "--image", "busybox", "--", "bash"])?;
+    outcome.expect_code(127)?;
+    insta::assert_snapshot!("missing_in_image", ctx.redact(outcome.one_error_line()?));
+    Ok(())
+}
+
+fn a_missing_image_is_one_clear_line(ctx: &Ctx) -> Result<()> {
+    let outcome = ctx.run(&["run", "--image", "no-such-image", "--", "true"])?;
+    outcome.expect_code(125)?;
+    insta::assert_snapshot!("missing_image", ctx.redact(outcome.one_error_line()?));
+    Ok(())
+}
+
+fn an_empty_rootfs_is_one_clear_line(ctx: &Ctx) -> Result<()> {
+    let empty = ctx.root().join("empty");
+    std::fs::create_dir_all(&empty)?;
+    let outcome = ctx.run(&[
+        "run",
+        "--rootfs",
+        &empty.display().to_string(),
+        "--",
+        "true",
+    ])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(line.contains("is empty"), "unclear: {line}");
+    Ok(())
+}
+
+/// A tar entry: (name, kind, link target or "").
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a str);
+
+/// A tar whose entry names are written raw, so `..` and `/` survive.
+fn tar_with_raw_entries(path: &Path, entries: &[RawEntry]) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(path)?);
+    for (name, kind, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().context("gnu header")?.name[..name.len()]
+            .copy_from_slice(name.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        if !link.is_empty() {
+            header.set_link_name_literal(link)?;
+        }
+        let data: &[u8] = if *kind == tar::EntryType::Regular {
+            b"pwned\n"
+        } else {
+            b""
+        };
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data)?;
+    }
+    builder.finish()?;
+    Ok(())
+}
+
+/// Every path under `dir`, to prove nothing appeared.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            found.push(entry.path().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
+    use tar::EntryType::{Regular, Symlink};
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir_all(&outside)?;
+    let outside_text = outside.display().to_string();
+    let cases: Vec<(&str, Vec<RawEntry>)> = vec![
+        ("dotdot", vec![("../../../../evil", Regular, "")]),
+        ("absolute", vec![("/tmp/boxcar-evil", Regular, "")]),
+        (
+            "symlink",
+            vec![
+                ("link", Symlink, outside_text.as_str()),
+                ("link/evil", Regular, ""),
+            ],
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (name, entries) in cases {
+        let tarball = ctx.root().join(format!("{name}.tar"));
+        tar_with_raw_entries(&tarball, &entries)?;
+        let outcome = ctx.run(&["import", &tarball.display().to_string(), name])?;
+        outcome.expect_code(125)?;
+        lines.push(
+            ctx.redact(outcome.one_error_line()?)
+                .replace(&outside_text, "[OUTSIDE]"),
+        );
+        std::fs::remove_file(&tarball)?;
+    }
+    ensure!(
+        listing(&outside).is_empty(),
+        "something was written through the symlink: {:?}",
+        listing(&outside)
+    );
+    ensure!(
+        !Path::new("/tmp/boxcar-evil").exists(),
+        "an absolute entry was written on the host"
+    );
+    // Where the climbing entry would land, from anywhere in the store: somewhere above it.
+    let evil: Vec<String> = listing(Path::new(testing::TEST_ROOTS))
+        .into_iter()
+        .filter(|p| p.ends_with("/evil"))
+        .collect();
+    ensure!(
+        evil.is_empty() && !Path::new("/tmp/evil").exists(),
+        "a file climbed out with ..: {evil:?}"
+    );
+    ensure!(
+        Store::new(ctx.root()).list().is_empty(),
+        "a refused image was listed"
+    );
+    insta::assert_snapshot!("hostile_tarballs", lines.join("\n"));
+    Ok(())
+}
+
+fn images_import_and_export(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let exported = ctx.root().join("busybox.tar");
+    ctx.run(&["export", "busybox", &exported.display().to_string()])?
+        .expect_code(0)?;
+    ctx.run(&["import", &exported.display().to_string(), "copy"])?
+        .expect_code(0)?;
+    let outcome = ctx.run(&["images"])?;
+    outcome.expect_code(0)?;
+    let names: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    ensure!(
+        names == ["busybox", "copy", "probe"],
+        "images listed {names:?}\n{}",
+        outcome.stdout
+    );
+    Ok(())
+}
