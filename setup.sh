@@ -66,9 +66,9 @@ cargo boxcar doctor
 say "building the default image, busybox, from this host's busybox-static"
 cargo boxcar setup-images
 
-say "running chapter 05's solution: busybox with its own hostname, processes and root"
+say "running chapter 06's solution: busybox on an overlay, with its own hostname, processes and root"
 # shellcheck disable=SC2016 # $(hostname) and $$ are for the container's shell to expand
-cargo run --quiet -p ch05-solution -- run --image busybox --hostname boxcar -- \
+cargo run --quiet -p ch06-solution -- run --rm --image busybox --hostname boxcar -- \
     /bin/sh -c 'echo "hello from $(hostname), where I am PID $$"; head -n 1 /etc/os-release; ps -o pid,comm'
 
 say "ready. Next: cargo test, or read the book: mdbook serve book"

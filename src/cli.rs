@@ -38,6 +38,33 @@ pub enum Command {
         /// Where to write the tar.
         file: std::path::PathBuf,
     },
+    /// List containers (running ones; all with -a).
+    Ps {
+        /// Also containers that have exited.
+        #[arg(short, long)]
+        all: bool,
+        /// Show the size of each container's writable layer.
+        #[arg(short, long)]
+        size: bool,
+    },
+    /// List the files a container added (A), changed (C) or deleted (D).
+    Diff {
+        /// The container's id or name.
+        container: String,
+    },
+    /// Make a new image from a container: its image's layers plus its changes.
+    Commit {
+        /// The container's id or name.
+        container: String,
+        /// The new image's name.
+        name: String,
+    },
+    /// Remove exited containers and their writable layers.
+    Rm {
+        /// Ids or names.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
 }
 
 /// Subcommands other than `run`, with the chapter that brings them.
@@ -45,6 +72,10 @@ pub const SUBCOMMANDS: &[(&str, u8, &str)] = &[
     ("images", 4, "images"),
     ("import", 4, "images"),
     ("export", 4, "images"),
+    ("ps", 6, "overlayfs"),
+    ("diff", 6, "overlayfs"),
+    ("commit", 6, "overlayfs"),
+    ("rm", 6, "overlayfs"),
 ];
 
 /// The flags of `run`. Which chapter brings each one is in [`FLAGS`].
@@ -245,13 +276,23 @@ pub fn require_root() {
 /// The `main` of chapter `chapter`'s runtime: parse the command line, then `run` a
 /// container (as root) or an image command; exit with the right code either way.
 pub fn main(chapter: u8, run: fn(&RunArgs) -> Result<i32, Failure>) -> ! {
+    main_with(chapter, run, image_command)
+}
+
+/// [`main`] for a chapter with subcommands of its own (`ps`, `diff`, … from chapter 06):
+/// every subcommand other than `run` goes to `other`.
+pub fn main_with(
+    chapter: u8,
+    run: fn(&RunArgs) -> Result<i32, Failure>,
+    other: fn(Command) -> Result<i32, Failure>,
+) -> ! {
     let outcome = match parse(chapter).command {
         Command::Run(args) => {
             require_root();
             run(&args)
         }
-        // Only from chapter 04 on: parse() refuses these in earlier chapters.
-        other => image_command(other),
+        // Only from the chapter that brings them: parse() refuses them before.
+        command => other(command),
     };
     match outcome {
         Ok(code) => std::process::exit(code),
@@ -290,7 +331,7 @@ pub fn image_command(command: Command) -> Result<i32, Failure> {
             store.export(&name, &file)?;
             println!("exported {name} to {}", file.display());
         }
-        Command::Run(_) => return Err(Failure::new("run is not an image command")),
+        other => return Err(Failure::new(format!("{other:?} is not an image command"))),
     }
     Ok(0)
 }

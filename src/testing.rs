@@ -690,12 +690,20 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Container state a check's root still holds after its runtimes ended.
+/// Container state a check's root still holds after its runtimes ended. From chapter 06 on a
+/// container that exited is kept, with a record that says so, until `rm` (as with Docker);
+/// anything else left in `containers/` — no record, or a record still "running" — is a leak.
 fn leftover_state(root: &Path) -> Vec<String> {
     std::fs::read_dir(root.join("containers"))
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|entry| {
+            let record =
+                std::fs::read_to_string(entry.path().join("container.json")).unwrap_or_default();
+            let record: serde_json::Value = serde_json::from_str(&record).unwrap_or_default();
+            record["status"] != "exited"
+        })
         .map(|entry| format!("container state left: {}", entry.path().display()))
         .collect()
 }

@@ -1,0 +1,156 @@
+//! Image layers, each extracted once into `$BOXCAR_ROOT/layers/<sha256>/` and never changed:
+//! these directories are the read-only lowerdirs of every container of the image.
+//!
+//! A layer records a deletion with a *whiteout* (the OCI image spec, "Whiteouts"): an empty
+//! file `.wh.NAME` says "NAME of the layers below is gone", and `.wh..wh..opq` in a directory
+//! says "hide everything below this directory". overlayfs has its own forms of both
+//! (Documentation/filesystems/overlayfs.rst): a character device 0/0 named NAME, and the
+//! xattr `trusted.overlay.opaque="y"` on the directory. Extraction converts one to the other.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use boxcar::image::{extract_layer_with, Hooked, LayerEntry, Store};
+use boxcar::Failure;
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+/// The OCI whiteout prefix and the opaque marker.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// The xattr overlayfs reads to treat a directory as opaque.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// The lowerdirs of image `name`, topmost layer first (overlayfs's order), each extracted
+/// if it is not yet.
+pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<PathBuf>, Failure> {
+    let manifest = store.manifest(name)?;
+    let mut dirs = Vec::new();
+    for layer in &manifest.layers {
+        let dir = state_root.join("layers").join(layer.hex());
+        if !dir.is_dir() {
+            extract_once(&store.layer_path(name, layer), &dir)?;
+        }
+        dirs.push(dir);
+    }
+    dirs.reverse();
+    Ok(dirs)
+}
+
+/// Extract a layer into a temporary directory and rename it into place: two runtimes that
+/// extract the same layer at once both succeed, and a half-extracted layer is never used.
+fn extract_once(blob: &Path, dir: &Path) -> Result<(), Failure> {
+    let parent = dir.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+    let staging = parent.join(format!(".extracting-{}", boxcar::state::new_container_id()));
+    std::fs::create_dir(&staging)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", staging.display())))?;
+    let extracted = extract_layer_with(blob, &staging, &mut convert_whiteout);
+    let placed = extracted.and_then(|()| {
+        std::fs::rename(&staging, dir).or_else(|error| {
+            // Someone else extracted it meanwhile: theirs is as good as ours.
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(Failure::new(format!(
+                    "cannot create {}: {error}",
+                    dir.display()
+                )))
+            }
+        })
+    });
+    if staging.exists() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    placed
+}
+
+// ANCHOR: convert_whiteout
+/// The extraction hook: turn an OCI whiteout entry into overlayfs's form, and let every
+/// other entry be extracted as usual.
+pub fn convert_whiteout(entry: &LayerEntry, dest: &Path) -> Result<Hooked, Failure> {
+    let Some(name) = entry.path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Hooked::Extract);
+    };
+    let parent = dest.join(entry.path.parent().unwrap_or(Path::new("")));
+    // EXERCISE(ch06-2): If name is OPAQUE_MARKER, create `parent` (create_dir_all) and mark
+    // it opaque with set_xattr(&parent, OPAQUE_XATTR, b"y"). Else if name starts with
+    // WHITEOUT_PREFIX, create a character device 0/0 named after the rest of the name in
+    // `parent` with mknod(2) (SFlag::S_IFCHR, mode 0, makedev(0, 0)). Both: Ok(Hooked::Done).
+    // Anything else: Ok(Hooked::Extract).
+    if name == OPAQUE_MARKER {
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+        set_xattr(&parent, OPAQUE_XATTR, b"y")?;
+        return Ok(Hooked::Done);
+    }
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+        let whiteout = parent.join(hidden);
+        mknod(&whiteout, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)).map_err(|errno| {
+            Failure::syscall(
+                format!("cannot create the whiteout {}", whiteout.display()),
+                errno,
+            )
+        })?;
+        return Ok(Hooked::Done);
+    }
+    Ok(Hooked::Extract)
+    // END EXERCISE
+}
+// ANCHOR_END: convert_whiteout
+
+/// setxattr(2) on `path` (not following a final symlink: it is a directory we created).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), Failure> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Failure::new("a path with a NUL byte"))?;
+    let c_name = CString::new(name).map_err(|_| Failure::new("an xattr name with a NUL byte"))?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; value is a valid slice.
+    let result = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if result != 0 {
+        let errno = nix::errno::Errno::last();
+        return Err(
+            Failure::syscall(format!("cannot set {name} on {}", path.display()), errno).hint(
+                "trusted.* xattrs need root and a filesystem that supports them (ext4, xfs, tmpfs)",
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `path` carries the xattr `name` with value `value`.
+pub fn has_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    let (Ok(c_path), Ok(c_name)) = (
+        CString::new(path.as_os_str().as_bytes()),
+        CString::new(name),
+    ) else {
+        return false;
+    };
+    let mut buffer = [0u8; 16];
+    // SAFETY: the buffer is writable for its length; both strings are NUL-terminated.
+    let size = unsafe {
+        libc::lgetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
+    size >= 0 && &buffer[..size as usize] == value
+}
+
+/// Whether `metadata` is an overlayfs whiteout: a character device with device number 0/0.
+pub fn is_whiteout(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    metadata.file_type().is_char_device() && metadata.rdev() == 0
+}

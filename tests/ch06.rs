@@ -1,0 +1,307 @@
+//! Chapter 06's behaviour: overlayfs copy-on-write, shared layers, ps --size, diff, commit
+//! and rm.
+//!
+//! Run: `cargo test --test ch06` (every solution from chapter 06 on), or
+//! `cargo boxcar verify 6` (your chapters/ch06, with explanations).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use boxcar::image::Store;
+use boxcar::testing::{self, Check, Ctx};
+use sha2::{Digest, Sha256};
+
+fn main() {
+    testing::main(6, checks())
+}
+
+fn checks() -> Vec<Check> {
+    vec![
+        Check::pillar(
+            "containers_share_the_image_at_zero_bytes",
+            "20 containers of one image use 0 bytes each until they write; a write stays in its container; the image's layers never change",
+            "the layers are one read-only lowerdir for all; each container writes only into its own upperdir",
+            "overlay::mount_overlay mounts lowerdir=…,upperdir=…,workdir=… on merged/ before pivot_root",
+            containers_share_the_image_at_zero_bytes,
+        ),
+        Check::pillar(
+            "diff_lists_added_changed_deleted",
+            "diff lists what a container added (A), changed (C) and deleted (D)",
+            "the upper layer is the container's diff: copied-up files were changed, whiteouts are deletions",
+            "changes::diff classifies each path of upper/ by whiteout and by whether the image has it",
+            diff_lists_added_changed_deleted,
+        ),
+        Check::pillar(
+            "commit_makes_a_new_image",
+            "commit makes an image of the container: its added file is there and its deleted one is gone",
+            "the upper layer written as a tar (whiteouts back to .wh. files) is one more layer on the image",
+            "changes::write_layer and Store::import_layers",
+            commit_makes_a_new_image,
+        ),
+        Check::pillar(
+            "whiteouts_and_opaque_directories",
+            "in a two-layer image, a whiteout hides a file and an opaque directory hides the lower layer's contents",
+            "the OCI .wh.NAME and .wh..wh..opq entries become overlayfs's 0/0 device and opaque xattr",
+            "layers::convert_whiteout, the extraction hook",
+            whiteouts_and_opaque_directories,
+        ),
+        Check::pillar(
+            "rm_removes_the_container",
+            "rm removes a container's record and layers; run --rm leaves nothing at all",
+            "a stopped container keeps its upper layer only until it is removed",
+            "the Kept guard removes the container at exit under --rm",
+            rm_removes_the_container,
+        ),
+        Check::baseline(
+            "unknown_containers_and_taken_names_are_one_line",
+            "diff or rm of an unknown container, or run with a name in use, is refused with one line",
+            "a record is looked up before anything is created or removed",
+            "Containers::find and Containers::check_name_free",
+            unknown_containers_and_taken_names,
+        ),
+    ]
+}
+
+/// sha256 of every file (path, mode, content or link target) under `dir`.
+fn tree_digest(dir: &Path) -> Result<BTreeMap<PathBuf, String>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut digests = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let path = entry?.path();
+            let metadata = path.symlink_metadata()?;
+            let mut hasher = Sha256::new();
+            hasher.update(metadata.mode().to_le_bytes());
+            if metadata.is_dir() {
+                pending.push(path.clone());
+            } else if metadata.file_type().is_symlink() {
+                hasher.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+            } else if metadata.is_file() {
+                hasher.update(std::fs::read(&path)?);
+            }
+            let relative = path.strip_prefix(dir)?.to_path_buf();
+            digests.insert(relative, format!("{:x}", hasher.finalize()));
+        }
+    }
+    Ok(digests)
+}
+
+fn ps_sizes(ctx: &Ctx) -> Result<Vec<(String, String)>> {
+    let outcome = ctx.run(&["ps", "-a", "--size"])?;
+    outcome.expect_code(0)?;
+    Ok(outcome
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let name = line.split_whitespace().nth(1)?;
+            let size = line.split_whitespace().last()?;
+            Some((name.to_string(), size.to_string()))
+        })
+        .collect())
+}
+
+fn containers_share_the_image_at_zero_bytes(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&["run", "--name", "c0", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    let layers = ctx.root().join("layers");
+    let before = tree_digest(&layers)?;
+    ensure!(
+        !before.is_empty(),
+        "no layer was extracted under {}",
+        layers.display()
+    );
+    for n in 1..20 {
+        let name = format!("c{n}");
+        ctx.run(&["run", "--name", &name, "--image", "busybox", "--", "true"])?
+            .expect_code(0)?;
+    }
+    let sizes = ps_sizes(ctx)?;
+    ensure!(
+        sizes.len() == 20,
+        "ps -a lists {} containers, not 20",
+        sizes.len()
+    );
+    ensure!(
+        sizes.iter().all(|(_, size)| size == "0B"),
+        "untouched containers use space: {sizes:?}"
+    );
+    let script = "echo hello > /written-here && cat /written-here";
+    ctx.run(&[
+        "run", "--name", "writer", "--image", "busybox", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    let sizes = ps_sizes(ctx)?;
+    let writer = sizes
+        .iter()
+        .find(|(name, _)| name == "writer")
+        .context("no writer in ps")?;
+    ensure!(writer.1 != "0B", "the writer's layer is empty: {sizes:?}");
+    ensure!(
+        sizes.iter().filter(|(_, size)| size == "0B").count() == 20,
+        "a write showed in other containers: {sizes:?}"
+    );
+    let other = ctx.run(&[
+        "run",
+        "--rm",
+        "--image",
+        "busybox",
+        "--",
+        "cat",
+        "/written-here",
+    ])?;
+    ensure!(
+        other.code == Some(1),
+        "another container sees the writer's file: {}",
+        other.stdout
+    );
+    ensure!(
+        tree_digest(&layers)? == before,
+        "the image's layer directories changed"
+    );
+    ensure!(
+        Store::new(ctx.root())
+            .unpack("busybox", &ctx.root().join("check"))
+            .is_ok(),
+        "the image's blob changed"
+    );
+    Ok(())
+}
+
+fn diff_lists_added_changed_deleted(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let script = "echo new > /added && echo me >> /etc/passwd && rm /etc/group";
+    ctx.run(&[
+        "run", "--name", "changer", "--image", "busybox", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    let outcome = ctx.run(&["diff", "changer"])?;
+    outcome.expect_code(0)?;
+    insta::assert_snapshot!("diff", outcome.stdout);
+    Ok(())
+}
+
+fn commit_makes_a_new_image(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let script = "echo new > /added && rm /etc/group";
+    ctx.run(&[
+        "run", "--name", "base", "--image", "busybox", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    ctx.run(&["commit", "base", "committed"])?.expect_code(0)?;
+    let check = "cat /added && test ! -e /etc/group && echo group-gone";
+    let outcome = ctx.run(&[
+        "run",
+        "--rm",
+        "--image",
+        "committed",
+        "--",
+        "/bin/sh",
+        "-c",
+        check,
+    ])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout == "new\ngroup-gone\n",
+        "the committed image shows:\n{}",
+        outcome.stdout
+    );
+    Ok(())
+}
+
+/// A plain tar layer of (path, contents) files; a path ending in / is a directory.
+fn layer(path: &Path, files: &[&str]) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(path)?);
+    for name in files {
+        let mut header = tar::Header::new_gnu();
+        let directory = name.ends_with('/');
+        header.set_entry_type(if directory {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        header.set_mode(if directory { 0o755 } else { 0o644 });
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(0);
+        builder.append_data(&mut header, name, std::io::empty())?;
+    }
+    builder.finish()?;
+    Ok(())
+}
+
+fn whiteouts_and_opaque_directories(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let (lower, upper) = (ctx.root().join("lower.tar"), ctx.root().join("upper.tar"));
+    layer(&lower, &["a/", "a/keep", "a/gone", "dir/", "dir/old"])?;
+    layer(
+        &upper,
+        &["a/", "a/.wh.gone", "dir/", "dir/.wh..wh..opq", "dir/new"],
+    )?;
+    let busybox = store.manifest("busybox")?;
+    let mut layers: Vec<PathBuf> = busybox
+        .layers
+        .iter()
+        .map(|l| store.layer_path("busybox", l))
+        .collect();
+    layers.extend([lower, upper]);
+    store.import_layers("layered", &layers)?;
+    let outcome = ctx.run(&[
+        "run", "--rm", "--image", "layered", "--", "find", "/a", "/dir",
+    ])?;
+    outcome.expect_code(0)?;
+    let mut found: Vec<&str> = outcome.stdout.lines().collect();
+    found.sort();
+    ensure!(
+        found == ["/a", "/a/keep", "/dir", "/dir/new"],
+        "the container sees {found:?}"
+    );
+    Ok(())
+}
+
+fn rm_removes_the_container(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&[
+        "run", "--name", "doomed", "--image", "busybox", "--", "touch", "/x",
+    ])?
+    .expect_code(0)?;
+    let containers = ctx.root().join("containers");
+    ensure!(
+        std::fs::read_dir(&containers)?.count() == 1,
+        "no container was kept after exit"
+    );
+    ctx.run(&["rm", "doomed"])?.expect_code(0)?;
+    ensure!(
+        std::fs::read_dir(&containers)?.count() == 0,
+        "rm left the container's directory"
+    );
+    ctx.run(&["run", "--rm", "--image", "busybox", "--", "touch", "/x"])?
+        .expect_code(0)?;
+    ensure!(
+        std::fs::read_dir(&containers)?.count() == 0,
+        "run --rm left the container's directory"
+    );
+    Ok(())
+}
+
+fn unknown_containers_and_taken_names(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let mut lines = Vec::new();
+    for args in [&["diff", "nope"][..], &["rm", "nope"][..]] {
+        let outcome = ctx.run(args)?;
+        outcome.expect_code(125)?;
+        lines.push(ctx.redact(outcome.one_error_line()?));
+    }
+    ctx.run(&["run", "--name", "taken", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    let outcome = ctx.run(&["run", "--name", "taken", "--image", "busybox", "--", "true"])?;
+    outcome.expect_code(125)?;
+    lines.push(ctx.redact(outcome.one_error_line()?));
+    insta::assert_snapshot!("unknown_and_taken", lines.join("\n"));
+    Ok(())
+}
