@@ -20,8 +20,9 @@ as_root() {
 }
 
 # Debian packages: busybox-static is the default image (chapter 04), ps and unshare are used by
-# the tests and the book's experiments, gcc links Rust binaries.
-packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev)
+# the tests and the book's experiments, gcc links Rust binaries; hyperfine, runc and crun are
+# what `cargo boxcar bench` measures with and against.
+packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev hyperfine runc crun)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
@@ -50,11 +51,11 @@ fi
 # is installed without --locked: cargo then picks the newest mdbook 0.5, the one installed.
 if ! command -v mdbook >/dev/null; then
     say "installing mdbook (a few minutes, once)"
-    cargo install --locked --quiet mdbook@0.5
+    cargo install --locked --quiet "mdbook@^0.5"
 fi
 if ! command -v mdbook-mermaid >/dev/null; then
     say "installing mdbook-mermaid (a few minutes, once)"
-    cargo install --quiet mdbook-mermaid@0.17
+    cargo install --quiet "mdbook-mermaid@^0.17"
 fi
 
 say "building the workspace"

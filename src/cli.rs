@@ -264,11 +264,12 @@ pub fn require_root() {
         return;
     }
     let program = program_name();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let failure = Failure::new(format!("{program} must run as root")).hint(format!(
+    // The whole command line as typed (argv[0] with its path), so it can be pasted after sudo.
+    let command_line: Vec<String> = std::env::args().collect();
+    let failure = Failure::new("this runtime must run as root").hint(format!(
         "it creates namespaces, which needs CAP_SYS_ADMIN (see namespaces(7)); \
-             run: sudo {program} {}  (cargo run does this for you: see .cargo/config.toml)",
-        args.join(" ")
+             run: sudo {}  (cargo run does this for you: see .cargo/config.toml)",
+        command_line.join(" ")
     ));
     exit_with(&program, &failure)
 }

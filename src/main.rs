@@ -6,10 +6,12 @@
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
 //! - `check-starters`: prove each chapter's checks fail on its untouched starter.
 //! - `setup-images`: build the default image, busybox, from the host's busybox-static.
+//! - `bench [--runtime PKG] [--runs N] [--write-book]`: time a container against runc, crun
+//!   and the floor (unshare + chroot).
 
 use clap::{Parser, Subcommand};
 
-use boxcar::workshop::{doctor, sync, verify};
+use boxcar::workshop::{bench, doctor, sync, verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo boxcar", about = "The boxcar workshop's commands")]
@@ -48,6 +50,19 @@ enum Command {
     CheckStarters,
     /// Build the default image, busybox, from this host's busybox-static (if it is missing).
     SetupImages,
+    /// Time `run -- /bin/true` against runc, crun and the floor (unshare + chroot).
+    Bench {
+        /// The runtime's package, e.g. ch05-solution (default: the newest solution).
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Timed runs per command.
+        #[arg(long, default_value_t = bench::DEFAULT_RUNS,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// Write the results into the book's Benchmarks page (book/src/benchmarks.md).
+        #[arg(long)]
+        write_book: bool,
+    },
 }
 
 /// Build `busybox` into the store under `$BOXCAR_ROOT` unless it is there already.
@@ -99,6 +114,15 @@ fn main() {
         }
         Command::CheckStarters => verify::check_starters(),
         Command::SetupImages => setup_images(),
+        Command::Bench {
+            runtime,
+            runs,
+            write_book,
+        } => bench::bench(&bench::Options {
+            runtime,
+            runs,
+            write_book,
+        }),
     };
     match ok {
         Ok(true) => {}

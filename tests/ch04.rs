@@ -20,7 +20,7 @@ fn checks() -> Vec<Check> {
             "busybox_runs_from_the_image",
             "busybox runs from the image, and the container sees the image's files, not the host's",
             "after chroot(2), paths starting with / resolve inside the unpacked image",
-            "Rootfs::prepare unpacks the image; chroot::enter chroots into it and chdirs to /",
+            "Rootfs::prepare unpacks the image; chroot::enter chroots into it and chdirs to / (chroot alone leaves the working directory on the host)",
             busybox_runs_from_the_image,
         ),
         Check::pillar(
@@ -90,6 +90,14 @@ fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
         outcome.stdout.contains("boxcar busybox"),
         "not the image's os-release:\n{}",
         outcome.stdout
+    );
+    // chroot does not move the working directory: one left on the host is a way out.
+    let outcome = ctx.run(&["run", "--image", "busybox", "--", "pwd"])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.out() == "/",
+        "the command starts in {:?}, not in the image's /",
+        outcome.out()
     );
     let marker = ctx.root().join("host-only");
     std::fs::write(&marker, "")?;

@@ -26,7 +26,7 @@ pub fn cargo() -> Command {
 }
 
 /// (uid, gid, home) of the user behind sudo, if this is root started by sudo.
-fn invoking_user() -> Option<(u32, u32, PathBuf)> {
+pub(crate) fn invoking_user() -> Option<(u32, u32, PathBuf)> {
     if !nix::unistd::geteuid().is_root() {
         return None;
     }
@@ -40,6 +40,17 @@ fn invoking_user() -> Option<(u32, u32, PathBuf)> {
 
 /// Build `package`'s binary and return its path.
 pub fn build_binary(package: &str) -> Result<PathBuf> {
+    build_binary_with(package, false)
+}
+
+/// Build `package`'s binary with the release profile (optimised, as it would ship) and return
+/// its path. `bench` measures this one: a debug build times the compiler's settings, not the
+/// runtime.
+pub fn build_binary_release(package: &str) -> Result<PathBuf> {
+    build_binary_with(package, true)
+}
+
+fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
     let mut command = cargo();
     command.args([
         "build",
@@ -48,6 +59,9 @@ pub fn build_binary(package: &str) -> Result<PathBuf> {
         "-p",
         package,
     ]);
+    if release {
+        command.arg("--release");
+    }
     let executables = run_for_executables(command, package)?;
     executables
         .into_iter()

@@ -54,7 +54,7 @@ impl Owner {
     pub fn take(id: &str) -> Result<Owner, Failure> {
         Owner::try_take(id)?.ok_or_else(|| {
             Failure::new(format!("container {id} is already running"))
-                .hint("use another --name, or stop that container first")
+                .hint("container ids are random, so this should not happen: run again")
         })
     }
 

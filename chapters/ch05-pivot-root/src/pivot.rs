@@ -68,10 +68,39 @@ pub fn mount_sys_readonly() -> Result<(), Failure> {
 /// In the child, last: make the root filesystem read-only (`--read-only`). Volumes, /proc,
 /// /dev are mounts of their own and keep their own flags.
 pub fn make_root_read_only() -> Result<(), Failure> {
-    // TODO(ch05-5): Remount "/" with MS_REMOUNT | MS_BIND | MS_RDONLY: a bind remount
-    // changes the flags of this one mount only (mount(2), "Remounting an existing mount").
+    let kept = kept_flags(Path::new("/"))?;
+    // TODO(ch05-5): Remount "/" with MS_REMOUNT | MS_BIND | MS_RDONLY | kept: a bind
+    // remount changes the flags of this one mount only (mount(2), "Remounting an existing
+    // mount"), and sets all of them anew, so the ones it had must be given again.
     // Error: Failure::syscall("cannot make the root read-only", errno).
     todo!("exercise ch05-5: see the TODO above")
+}
+
+/// The flags of the mount at `path` that a remount must repeat. A remount sets every flag
+/// anew: one that drops nosuid, nodev or noexec would loosen the mount (runc keeps them too;
+/// without CAP_SYS_ADMIN in the initial user namespace the kernel even refuses, EPERM).
+pub fn kept_flags(path: &Path) -> Result<MsFlags, Failure> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let current = statvfs(path)
+        .map_err(|errno| {
+            Failure::syscall(
+                format!("cannot read the flags of {}", path.display()),
+                errno,
+            )
+        })?
+        .flags();
+    let pairs = [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st, _)| current.contains(*st))
+        .fold(MsFlags::empty(), |flags, (_, ms)| flags | *ms))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use boxcar::Failure;
 use nix::mount::{mount, MsFlags};
 
+use crate::pivot::kept_flags;
+
 /// One `-v` flag, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -96,8 +98,8 @@ impl Volume {
 pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
     let what = || format!("cannot mount volume {}", volume.container.display());
     // TODO(ch05-4): Bind-mount volume.host onto target with MS_BIND | MS_REC. For a
-    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY: the first
-    // mount(2) ignores MS_RDONLY together with MS_BIND. Errors: Failure::syscall(what(), errno).
+    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY and the flags
+    // it must keep (pivot::kept_flags): the first mount(2) ignores MS_RDONLY with MS_BIND. Errors: Failure::syscall(what(), errno).
     todo!("exercise ch05-4: see the TODO above")
 }
 

@@ -56,8 +56,8 @@ pub struct Rootfs {
     owned: Option<PathBuf>,
 }
 
-// ANCHOR: prepare
 impl Rootfs {
+    // ANCHOR: prepare
     /// Make the root filesystem of container `id` ready.
     pub fn prepare(source: &Source, id: &str) -> Result<Rootfs, Failure> {
         // EXERCISE(ch04-1): For Source::Dir, use the directory as it is (owned: None). For

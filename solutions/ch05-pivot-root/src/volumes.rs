@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use boxcar::Failure;
 use nix::mount::{mount, MsFlags};
 
+use crate::pivot::kept_flags;
+
 /// One `-v` flag, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -97,8 +99,8 @@ impl Volume {
 pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
     let what = || format!("cannot mount volume {}", volume.container.display());
     // EXERCISE(ch05-4): Bind-mount volume.host onto target with MS_BIND | MS_REC. For a
-    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY: the first
-    // mount(2) ignores MS_RDONLY together with MS_BIND. Errors: Failure::syscall(what(), errno).
+    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY and the flags
+    // it must keep (pivot::kept_flags): the first mount(2) ignores MS_RDONLY with MS_BIND. Errors: Failure::syscall(what(), errno).
     mount(
         Some(&volume.host),
         target,
@@ -108,7 +110,8 @@ pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
     )
     .map_err(|errno| Failure::syscall(what(), errno))?;
     if volume.read_only {
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        let flags =
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | kept_flags(target)?;
         mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
             .map_err(|errno| Failure::syscall(what(), errno))?;
     }
