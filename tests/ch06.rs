@@ -261,6 +261,19 @@ fn whiteouts_and_opaque_directories(ctx: &Ctx) -> Result<()> {
         found == ["/a", "/a/keep", "/dir", "/dir/new"],
         "the container sees {found:?}"
     );
+    // A file the image whited out and the container writes again is added, not changed.
+    let script = "echo back > /a/gone && echo new > /dir/old";
+    ctx.run(&[
+        "run", "--name", "rewriter", "--image", "layered", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    let outcome = ctx.run(&["diff", "rewriter"])?;
+    outcome.expect_code(0)?;
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    ensure!(
+        lines == ["C /a", "A /a/gone", "C /dir", "A /dir/old"],
+        "diff says {lines:?}"
+    );
     Ok(())
 }
 

@@ -94,8 +94,11 @@ pub enum Hooked {
     Done,
 }
 
-/// Sees each checked entry and the destination before it is written. Chapter 06 uses one
-/// to turn overlayfs whiteouts (`.wh.NAME`) into removals.
+/// Sees each checked entry and the destination before it is written. [`Store::unpack`] uses
+/// one to apply OCI whiteouts (`.wh.NAME`) as removals; chapter 06 uses one to turn them into
+/// overlayfs's own whiteouts.
+///
+/// [`Store::unpack`]: super::Store::unpack
 pub type Hook<'a> = dyn FnMut(&LayerEntry, &Path) -> Result<Hooked, Failure> + 'a;
 
 /// Extract the layer `layer` (tar or tar.gz) into the existing directory `dest`.

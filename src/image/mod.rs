@@ -209,17 +209,40 @@ impl Store {
     /// `dest` only when all of them are in; on any failure it is removed, so `dest` is
     /// either the whole image or absent. Each layer's sha256 is checked on the way: a blob
     /// changed since import is refused.
+    ///
+    /// The layers are flattened as the OCI image spec says ("Whiteouts"): a `.wh.NAME` entry
+    /// removes NAME of the layers below, and `.wh..wh..opq` empties its directory of what the
+    /// layers below put there. (Chapter 06 keeps layers apart instead, with overlayfs's own
+    /// whiteouts; see its `layers` module.)
     pub fn unpack(&self, name: &str, dest: &Path) -> Result<(), Failure> {
-        self.unpack_with(name, dest, &mut |_, _| Ok(Hooked::Extract))
+        self.unpack_each(name, dest, &mut |blob, staging| {
+            let mut this_layer = std::collections::BTreeSet::new();
+            let mut hook =
+                |entry: &LayerEntry, dest: &Path| flatten_whiteout(entry, dest, &mut this_layer);
+            extract::extract_verified(blob, staging, &mut hook)
+        })
     }
 
-    /// [`Store::unpack`], showing every entry that passed the safety rules to `hook` first
-    /// (see [`extract_layer_with`]).
+    /// [`Store::unpack`] without whiteout handling, showing every entry that passed the safety
+    /// rules to `hook` first (see [`extract_layer_with`]).
     pub fn unpack_with(
         &self,
         name: &str,
         dest: &Path,
         hook: &mut extract::Hook<'_>,
+    ) -> Result<(), Failure> {
+        self.unpack_each(name, dest, &mut |blob, staging| {
+            extract::extract_verified(blob, staging, hook)
+        })
+    }
+
+    /// Unpack image `name` into `dest` by calling `extract(blob, staging)` for each layer in
+    /// order; it returns the blob's sha256, checked against the manifest.
+    fn unpack_each(
+        &self,
+        name: &str,
+        dest: &Path,
+        extract: &mut dyn FnMut(&Path, &Path) -> Result<String, Failure>,
     ) -> Result<(), Failure> {
         let manifest = self.manifest(name)?;
         if fs::symlink_metadata(dest).is_ok() {
@@ -244,7 +267,7 @@ impl Store {
         let staging = Scratch::dir(&parent.join(staging_name), 0o755)?;
         for layer in &manifest.layers {
             let blob = self.layer_path(name, layer);
-            let digest = extract::extract_verified(&blob, staging.path(), hook)?;
+            let digest = extract(&blob, staging.path())?;
             if digest != layer.hex() {
                 return Err(Failure::new(format!(
                     "layer {} of image {name} is damaged: its sha256 is now {digest}",
@@ -259,6 +282,57 @@ impl Store {
             .rename_to(dest)
             .map_err(|error| io_failure(format!("cannot create {}", dest.display()), error))
     }
+}
+
+/// The flattening hook of [`Store::unpack`]: apply an OCI whiteout to what earlier layers
+/// extracted into `dest`, and remember what this layer creates (`this_layer`), which an
+/// opaque marker must keep. The entry's parent directories were checked (no symlink), and a
+/// whiteout names one component in them, so nothing outside `dest` can be removed.
+fn flatten_whiteout(
+    entry: &LayerEntry,
+    dest: &Path,
+    this_layer: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<Hooked, Failure> {
+    let name = entry
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let parent = entry.path.parent().unwrap_or(Path::new(""));
+    if name == ".wh..wh..opq" {
+        for child in fs::read_dir(dest.join(parent))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let relative = parent.join(child.file_name());
+            if !this_layer.contains(&relative) {
+                remove_any(&child.path())?;
+            }
+        }
+        return Ok(Hooked::Done);
+    }
+    if let Some(hidden) = name.strip_prefix(".wh.") {
+        remove_any(&dest.join(parent).join(hidden))?;
+        return Ok(Hooked::Done);
+    }
+    this_layer.insert(entry.path.clone());
+    Ok(Hooked::Extract)
+}
+
+/// Remove a file, a symlink (never what it points to) or a whole directory; absent is fine.
+fn remove_any(path: &Path) -> Result<(), Failure> {
+    let removed = match fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    };
+    removed.map_err(|error| {
+        io_failure(
+            format!("cannot apply a whiteout to {}", path.display()),
+            error,
+        )
+    })
 }
 
 /// Refuse a name that is not `[a-z0-9][a-z0-9._-]{0,63}`: a name becomes a directory, so

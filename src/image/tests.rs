@@ -942,3 +942,37 @@ fn a_dynamic_busybox_is_refused_with_the_package_to_install() {
     );
     assert!(store.list().is_empty());
 }
+
+#[test]
+fn unpack_applies_whiteouts_and_opaque_directories_between_layers() {
+    let scene = Scene::new();
+    let lower = scene.layer(
+        "lower.tar",
+        &tar_of(|b| {
+            dir(b, "a", 0o755);
+            file(b, "a/keep", 0o644, b"k");
+            file(b, "a/gone", 0o644, b"g");
+            dir(b, "d", 0o755);
+            file(b, "d/old", 0o644, b"o");
+        }),
+    );
+    let upper = scene.layer(
+        "upper.tar",
+        &tar_of(|b| {
+            file(b, "a/.wh.gone", 0o644, b"");
+            dir(b, "d", 0o755);
+            file(b, "d/new", 0o644, b"n");
+            file(b, "d/.wh..wh..opq", 0o644, b"");
+        }),
+    );
+    let store = Store::new(&scene.sandbox.path().join("state"));
+    store.import_layers("layered", &[lower, upper]).unwrap();
+    let dest = scene.sandbox.path().join("unpacked");
+    store.unpack("layered", &dest).unwrap();
+    let mut found: Vec<String> = snapshot(&dest)
+        .keys()
+        .map(|p| p.display().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(found, ["a", "a/keep", "d", "d/new"]);
+}

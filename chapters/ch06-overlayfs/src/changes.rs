@@ -52,21 +52,44 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// The changes in `upper` against the image layers `lowerdirs`.
 pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
-    let in_image = |path: &Path| {
-        lowerdirs
-            .iter()
-            .any(|lower| lower.join(path).symlink_metadata().is_ok())
-    };
+    let in_image = |path: &Path| in_image(path, lowerdirs);
     let mut changes = Vec::new();
     for path in walk(upper) {
         let Ok(metadata) = upper.join(&path).symlink_metadata() else {
             continue;
         };
         // TODO(ch06-3): A whiteout (is_whiteout(&metadata)) is a deletion; a path the image
-        // already has (in_image) was changed; anything else was added. Push the Change.
+        // shows (in_image, which knows the layers' own whiteouts) was changed; anything else
+        // was added. Push the Change.
         todo!("exercise ch06-3: see the TODO above")
     }
     changes
+}
+
+/// Whether the image (its layers, topmost first) shows `path`: the topmost layer that says
+/// anything about it decides — an entry shows it; a whiteout, a whited-out parent or an
+/// opaque parent directory hides it and everything below.
+pub fn in_image(path: &Path, lowerdirs: &[PathBuf]) -> bool {
+    for lower in lowerdirs {
+        if let Ok(metadata) = lower.join(path).symlink_metadata() {
+            return !is_whiteout(&metadata);
+        }
+        for ancestor in path
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+        {
+            let Ok(metadata) = lower.join(ancestor).symlink_metadata() else {
+                continue;
+            };
+            if is_whiteout(&metadata)
+                || (metadata.is_dir() && has_xattr(&lower.join(ancestor), OPAQUE_XATTR, b"y"))
+            {
+                return false;
+            }
+        }
+    }
+    false
 }
 
 /// Write `upper` as an OCI tar layer at `out`: whiteouts become `.wh.NAME` files and opaque

@@ -27,7 +27,7 @@ pub struct Record {
     pub name: String,
     pub image: String,
     pub command: Vec<String>,
-    /// Seconds since the epoch.
+    /// Nanoseconds since the epoch (fine enough to order containers started in one second).
     pub created: u64,
     pub status: Status,
     /// The runtime's pid while it runs: a running record whose runtime is gone is stale.
@@ -129,7 +129,7 @@ impl Record {
     pub fn new(id: &str, name: &str, image: &str, command: &[String]) -> Record {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| d.as_nanos() as u64)
             .unwrap_or_default();
         Record {
             id: id.to_string(),

@@ -25,6 +25,14 @@ pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// if it is not yet.
 pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<PathBuf>, Failure> {
     let manifest = store.manifest(name)?;
+    // overlayfs's options separate directories with ':' and options with ','.
+    if state_root.to_string_lossy().contains([':', ',']) {
+        return Err(Failure::new(format!(
+            "the state directory {} contains ':' or ','",
+            state_root.display()
+        ))
+        .hint("overlayfs cannot take such paths: set BOXCAR_ROOT to a path without them"));
+    }
     let mut dirs = Vec::new();
     for layer in &manifest.layers {
         let dir = state_root.join("layers").join(layer.hex());
@@ -43,27 +51,33 @@ fn extract_once(blob: &Path, dir: &Path) -> Result<(), Failure> {
     let parent = dir.parent().unwrap_or(dir);
     std::fs::create_dir_all(parent)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
-    let staging = parent.join(format!(".extracting-{}", boxcar::state::new_container_id()));
-    std::fs::create_dir(&staging)
-        .map_err(|e| Failure::new(format!("cannot create {}: {e}", staging.display())))?;
-    let extracted = extract_layer_with(blob, &staging, &mut convert_whiteout);
-    let placed = extracted.and_then(|()| {
-        std::fs::rename(&staging, dir).or_else(|error| {
-            // Someone else extracted it meanwhile: theirs is as good as ours.
-            if dir.is_dir() {
-                Ok(())
-            } else {
-                Err(Failure::new(format!(
-                    "cannot create {}: {error}",
-                    dir.display()
-                )))
-            }
-        })
-    });
-    if staging.exists() {
-        let _ = std::fs::remove_dir_all(&staging);
+    let staging =
+        Staging(parent.join(format!(".extracting-{}", boxcar::state::new_container_id())));
+    std::fs::create_dir(&staging.0)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", staging.0.display())))?;
+    extract_layer_with(blob, &staging.0, &mut convert_whiteout)?;
+    std::fs::rename(&staging.0, dir).or_else(|error| {
+        // Someone else extracted it meanwhile: theirs is as good as ours.
+        if dir.is_dir() {
+            Ok(())
+        } else {
+            Err(Failure::new(format!(
+                "cannot create {}: {error}",
+                dir.display()
+            )))
+        }
+    })
+}
+
+/// A half-extracted layer, removed when dropped — on an error, or a panic in the hook.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
-    placed
 }
 
 /// The extraction hook: turn an OCI whiteout entry into overlayfs's form, and let every

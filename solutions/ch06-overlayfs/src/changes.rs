@@ -53,18 +53,15 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 // ANCHOR: diff
 /// The changes in `upper` against the image layers `lowerdirs`.
 pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
-    let in_image = |path: &Path| {
-        lowerdirs
-            .iter()
-            .any(|lower| lower.join(path).symlink_metadata().is_ok())
-    };
+    let in_image = |path: &Path| in_image(path, lowerdirs);
     let mut changes = Vec::new();
     for path in walk(upper) {
         let Ok(metadata) = upper.join(&path).symlink_metadata() else {
             continue;
         };
         // EXERCISE(ch06-3): A whiteout (is_whiteout(&metadata)) is a deletion; a path the image
-        // already has (in_image) was changed; anything else was added. Push the Change.
+        // shows (in_image, which knows the layers' own whiteouts) was changed; anything else
+        // was added. Push the Change.
         let change = if is_whiteout(&metadata) {
             Change::Deleted(path)
         } else if in_image(&path) {
@@ -78,6 +75,32 @@ pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
     changes
 }
 // ANCHOR_END: diff
+
+/// Whether the image (its layers, topmost first) shows `path`: the topmost layer that says
+/// anything about it decides — an entry shows it; a whiteout, a whited-out parent or an
+/// opaque parent directory hides it and everything below.
+pub fn in_image(path: &Path, lowerdirs: &[PathBuf]) -> bool {
+    for lower in lowerdirs {
+        if let Ok(metadata) = lower.join(path).symlink_metadata() {
+            return !is_whiteout(&metadata);
+        }
+        for ancestor in path
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+        {
+            let Ok(metadata) = lower.join(ancestor).symlink_metadata() else {
+                continue;
+            };
+            if is_whiteout(&metadata)
+                || (metadata.is_dir() && has_xattr(&lower.join(ancestor), OPAQUE_XATTR, b"y"))
+            {
+                return false;
+            }
+        }
+    }
+    false
+}
 
 /// Write `upper` as an OCI tar layer at `out`: whiteouts become `.wh.NAME` files and opaque
 /// directories get a `.wh..wh..opq` entry, so the layer means the same in any runtime.
