@@ -808,7 +808,16 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
     let (bins, probe) = targets;
     let mut failed = 0;
     for bin in bins {
+        let runtime = chapter_of(bin).unwrap_or(chapter);
         println!("chapter {chapter:02}'s checks");
+        if runtime > chapter {
+            // The hints name an earlier chapter's code, which a starter takes from that
+            // chapter's solution: a failure here usually comes from the runtime's own TODOs.
+            println!(
+                "  (on chapter {runtime:02}'s runtime: these must still pass; if one fails, the detail \
+                 usually names a TODO of chapter {runtime:02} — start there)"
+            );
+        }
         for check in checks {
             match run_check(check, bin, probe) {
                 Ok(()) => println!("  ✓ {}\n      why: {}", check.says, check.why),
