@@ -181,7 +181,24 @@ fn diff_lists_added_changed_deleted(ctx: &Ctx) -> Result<()> {
     let outcome = ctx.run(&["diff", "changer"])?;
     outcome.expect_code(0)?;
     insta::assert_snapshot!("diff", outcome.stdout);
+    // ps, as a person reads it: one untouched container beside the changed one.
+    ctx.run(&["run", "--name", "idle", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    let outcome = ctx.run(&["ps", "-a", "--size"])?;
+    outcome.expect_code(0)?;
+    insta::assert_snapshot!("ps_size", redact_ids(&outcome.stdout));
     Ok(())
+}
+
+/// `ps` with each container id (the first column, 12 random hex digits) as `[ID]`.
+fn redact_ids(text: &str) -> String {
+    let mut lines = text.lines();
+    let mut redacted: Vec<String> = lines.next().map(str::to_string).into_iter().collect();
+    for line in lines {
+        let id = line.split_whitespace().next().unwrap_or_default();
+        redacted.push(line.replacen(id, &format!("{:<12}", "[ID]"), 1));
+    }
+    redacted.join("\n")
 }
 
 fn commit_makes_a_new_image(ctx: &Ctx) -> Result<()> {
