@@ -7,8 +7,11 @@
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use std::path::Path;
+
 use crate::error::{exit_with, Failure};
 use crate::exit;
+use crate::spec::Container;
 
 /// A chapter's runtime: `chNN run [FLAGS] -- CMD [ARG…]`.
 #[derive(Debug, Parser)]
@@ -22,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container and wait for it, like `docker run`.
     Run(Box<RunArgs>),
+    /// Print the OCI runtime spec (config.json) that `run` with the same flags would use.
+    Spec(Box<RunArgs>),
     /// List the images in the store, with their sizes.
     Images,
     /// Import a tar or tar.gz root filesystem as an image.
@@ -198,14 +203,17 @@ pub fn parse(chapter: u8) -> Cli {
 
 /// The clap command for chapter `chapter`: later chapters' flags are hidden from its help.
 pub fn command_for_chapter(chapter: u8) -> clap::Command {
-    let command = Cli::command().mut_subcommand("run", |run| {
+    let hide_later_flags = |run: clap::Command| {
         FLAGS
             .iter()
             .filter(|(_, brought_in, _)| *brought_in > chapter)
             .fold(run, |run, (id, _, _)| {
                 run.mut_arg(*id, |arg| arg.hide(true))
             })
-    });
+    };
+    let command = Cli::command()
+        .mut_subcommand("run", hide_later_flags)
+        .mut_subcommand("spec", hide_later_flags);
     SUBCOMMANDS
         .iter()
         .filter(|(_, brought_in, _)| *brought_in > chapter)
@@ -228,7 +236,7 @@ fn refuse_later_flags(matches: &clap::ArgMatches, chapter: u8) -> Result<(), Fai
             )));
         }
     }
-    let Some(("run", run)) = matches.subcommand() else {
+    let Some(("run" | "spec", run)) = matches.subcommand() else {
         return Ok(());
     };
     for (id, brought_in, pillar) in FLAGS {
@@ -274,26 +282,36 @@ pub fn require_root() {
     exit_with(&program, &failure)
 }
 
-/// The `main` of chapter `chapter`'s runtime: parse the command line, then `run` a
-/// container (as root) or an image command; exit with the right code either way.
-pub fn main(chapter: u8, run: fn(&RunArgs) -> Result<i32, Failure>) -> ! {
-    main_with(chapter, run, image_command)
+/// What a chapter's `run` is given: the container the flags describe, and the state root
+/// (`$BOXCAR_ROOT`, read once here and passed on).
+pub type Run = fn(&Container, &Path) -> Result<i32, Failure>;
+
+/// What handles a chapter's other subcommands (`images`, `ps`, …).
+pub type Other = fn(Command, &Path) -> Result<i32, Failure>;
+
+/// The `main` of chapter `chapter`'s runtime: parse the command line, turn `run`'s flags
+/// into the container spec, then `run` it (as root); exit with the right code either way.
+pub fn main(chapter: u8, run: Run) -> ! {
+    main_with(chapter, run, no_other_command)
 }
 
-/// [`main`] for a chapter with subcommands of its own (`ps`, `diff`, … from chapter 06):
-/// every subcommand other than `run` goes to `other`.
-pub fn main_with(
-    chapter: u8,
-    run: fn(&RunArgs) -> Result<i32, Failure>,
-    other: fn(Command) -> Result<i32, Failure>,
-) -> ! {
+/// [`main`] for a chapter with subcommands of its own (`images` from chapter 04, `ps`, …
+/// from chapter 06): every subcommand other than `run` and `spec` goes to `other`.
+pub fn main_with(chapter: u8, run: Run, other: Other) -> ! {
+    let state_root = crate::state::root();
     let outcome = match parse(chapter).command {
-        Command::Run(args) => {
+        Command::Run(args) => Container::from_run_args(&args, chapter).and_then(|container| {
             require_root();
-            run(&args)
-        }
+            run(&container, &state_root)
+        }),
+        Command::Spec(args) => Container::from_run_args(&args, chapter)
+            .and_then(|container| container.config_json())
+            .map(|json| {
+                print!("{json}");
+                0
+            }),
         // Only from the chapter that brings them: parse() refuses them before.
-        command => other(command),
+        command => other(command, &state_root),
     };
     match outcome {
         Ok(code) => std::process::exit(code),
@@ -301,40 +319,11 @@ pub fn main_with(
     }
 }
 
-/// Run one of the image subcommands (`images`, `import`, `export`) on the store under
-/// `$BOXCAR_ROOT`. Returns the exit code.
-pub fn image_command(command: Command) -> Result<i32, Failure> {
-    use crate::image::Store;
-    let store = Store::new(&crate::state::root());
-    match command {
-        Command::Images => {
-            println!("{:<24} {:>7} {:>12}", "NAME", "LAYERS", "SIZE");
-            for image in store.list() {
-                println!(
-                    "{:<24} {:>7} {:>12}",
-                    image.name,
-                    image.layers,
-                    human_size(image.size)
-                );
-            }
-        }
-        Command::Import { file, name } => {
-            require_root();
-            let manifest = store.import(&file, &name)?;
-            println!(
-                "imported {name} ({} layer, {})",
-                manifest.layers.len(),
-                human_size(manifest.size())
-            );
-        }
-        Command::Export { name, file } => {
-            require_root();
-            store.export(&name, &file)?;
-            println!("exported {name} to {}", file.display());
-        }
-        other => return Err(Failure::new(format!("{other:?} is not an image command"))),
-    }
-    Ok(0)
+/// The `other` of chapters that have no subcommand beyond `run` and `spec`.
+fn no_other_command(command: Command, _state_root: &Path) -> Result<i32, Failure> {
+    Err(Failure::new(format!(
+        "{command:?} is not a command of this chapter"
+    )))
 }
 
 /// Bytes as `docker images` shows them: 1.2MB, 512kB.

@@ -44,6 +44,15 @@ impl Failure {
         }
     }
 
+    /// An I/O error from the standard library: its errno and that errno's usual hint when
+    /// the kernel gave one (so `Failure::errno` stays matchable), its text otherwise.
+    pub fn io(what: impl Into<String>, error: std::io::Error) -> Self {
+        match error.raw_os_error() {
+            Some(code) => Failure::syscall(what, Errno::from_raw(code)),
+            None => Failure::new(format!("{}: {error}", what.into())),
+        }
+    }
+
     /// Replace the hint with one that knows the context.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use boxcar::cli::FLAGS;
-use boxcar::testing::{self, host_hostname, ns_inode, Check, Ctx};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use workshop::testing::{self, host_hostname, ns_inode, Check, Ctx};
 
 fn main() {
     testing::main(1, checks())

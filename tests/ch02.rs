@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use boxcar::testing::{self, ns_inode, Check, Ctx};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use workshop::testing::{self, ns_inode, Check, Ctx};
 
 fn main() {
     testing::main(2, checks())

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use boxcar::cgroupfs::{self, Layout};
-use boxcar::testing::{self, Check, Ctx};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
+use workshop::testing::{self, Check, Ctx};
 
 fn main() {
     testing::main(3, checks())

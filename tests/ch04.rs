@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use boxcar::image::Store;
-use boxcar::testing::{self, Check, Ctx, PROBE_IN_IMAGE};
+use workshop::testing::{self, Check, Ctx, PROBE_IN_IMAGE};
 
 fn main() {
     testing::main(4, checks())
@@ -114,7 +114,7 @@ fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
 fn a_rootfs_directory_works_too(ctx: &Ctx) -> Result<()> {
     ctx.build_images()?;
     let dir = ctx.root().join("a-rootfs");
-    Store::new(ctx.root()).unpack("busybox", &dir)?;
+    ch04_solution::unpack::unpack(&Store::new(ctx.root()), "busybox", &dir)?;
     std::fs::write(dir.join("etc/hostname"), "from-a-directory\n")?;
     let outcome = ctx.run(&[
         "run",

@@ -4,8 +4,8 @@
 //! `cargo boxcar verify 5` (your chapters/ch05, with explanations).
 
 use anyhow::{ensure, Context, Result};
-use boxcar::testing::{self, Check, Ctx, PROBE_IN_IMAGE};
 use serde_json::Value;
+use workshop::testing::{self, Check, Ctx, PROBE_IN_IMAGE};
 
 fn main() {
     testing::main(5, checks())

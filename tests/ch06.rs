@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use boxcar::image::Store;
-use boxcar::testing::{self, Check, Ctx};
 use sha2::{Digest, Sha256};
+use workshop::testing::{self, Check, Ctx};
 
 fn main() {
     testing::main(6, checks())
@@ -163,9 +163,12 @@ fn containers_share_the_image_at_zero_bytes(ctx: &Ctx) -> Result<()> {
         "the image's layer directories changed"
     );
     ensure!(
-        Store::new(ctx.root())
-            .unpack("busybox", &ctx.root().join("check"))
-            .is_ok(),
+        ch04_solution::unpack::unpack(
+            &Store::new(ctx.root()),
+            "busybox",
+            &ctx.root().join("check")
+        )
+        .is_ok(),
         "the image's blob changed"
     );
     Ok(())
@@ -267,7 +270,7 @@ fn whiteouts_and_opaque_directories(ctx: &Ctx) -> Result<()> {
         .map(|l| store.layer_path("busybox", l))
         .collect();
     layers.extend([lower, upper]);
-    store.import_layers("layered", &layers)?;
+    ch04_solution::import::import_layers(&store, "layered", &layers)?;
     let outcome = ctx.run(&[
         "run", "--rm", "--image", "layered", "--", "find", "/a", "/dir",
     ])?;

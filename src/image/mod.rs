@@ -10,33 +10,21 @@
 //! images/busybox/layers/<sha256>.tar.gz   the layer exactly as imported
 //! ```
 //!
-//! An image appears whole or not at all: import builds it in a hidden staging directory and
-//! renames that into place last (rename(2) is atomic), and unpacking extracts into a
-//! temporary directory renamed into place at the end. A half-written image is never listed
-//! and a half-extracted root filesystem is never used.
+//! The kit knows only the store's layout and its manifests. Putting an image in
+//! (`import`), getting one out (`export`) and unpacking it safely are chapter 04's pillar
+//! and live in its solution; chapter 06 extracts each layer once, for its overlays.
 //!
-//! - [`extract`]: the safety rules for layer entries, and extraction under them.
-//! - [`import`]: copying a tar or tar.gz into the store while hashing and checking it.
-//! - [`export`]: an image's flattened root filesystem as one tar.
-//! - [`busybox`]: the default image, built offline from the host's busybox-static.
+//! An image appears whole or not at all: it is built in a hidden staging directory
+//! ([`scratch`]) and renamed into place last (rename(2) is atomic), so a half-written image
+//! is never listed.
 
-pub mod busybox;
-pub mod export;
-pub mod extract;
-pub mod import;
-mod scratch;
+pub mod scratch;
 
-#[cfg(test)]
-mod tests;
-
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-
-pub use busybox::build_busybox;
-pub use extract::{extract_layer, extract_layer_with, EntryKind, Hooked, LayerEntry};
 
 use crate::Failure;
 use scratch::Scratch;
@@ -114,18 +102,13 @@ impl Store {
         }
     }
 
-    /// The store under `$BOXCAR_ROOT` (see [`crate::state::root`]).
-    pub fn default_root() -> Store {
-        Store::new(&crate::state::root())
-    }
-
     /// The directory that holds the images.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// The directory of image `name` (which may not exist).
-    fn dir(&self, name: &str) -> PathBuf {
+    pub fn dir(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
@@ -169,7 +152,12 @@ impl Store {
                      the default image, busybox, is built by ./setup.sh",
                 ))
             }
-            Err(error) => return Err(io_failure(format!("cannot read {}", path.display()), error)),
+            Err(error) => {
+                return Err(Failure::io(
+                    format!("cannot read {}", path.display()),
+                    error,
+                ))
+            }
         };
         let damaged = |why: String| {
             Failure::new(format!("image {name} is damaged: {why}")).hint(format!(
@@ -198,141 +186,10 @@ impl Store {
         self.manifest(name)?;
         let doomed = Scratch::path_in(&self.root, "removing");
         fs::rename(self.dir(name), doomed.path())
-            .map_err(|error| io_failure(format!("cannot remove image {name}"), error))?;
+            .map_err(|error| Failure::io(format!("cannot remove image {name}"), error))?;
         drop(doomed);
         Ok(())
     }
-
-    /// Extract every layer of image `name`, in order, into `dest`, which must not exist yet.
-    ///
-    /// The layers go into a sibling temporary directory `dest.tmp-<random>`, renamed to
-    /// `dest` only when all of them are in; on any failure it is removed, so `dest` is
-    /// either the whole image or absent. Each layer's sha256 is checked on the way: a blob
-    /// changed since import is refused.
-    ///
-    /// The layers are flattened as the OCI image spec says ("Whiteouts"): a `.wh.NAME` entry
-    /// removes NAME of the layers below, and `.wh..wh..opq` empties its directory of what the
-    /// layers below put there. (Chapter 06 keeps layers apart instead, with overlayfs's own
-    /// whiteouts; see its `layers` module.)
-    pub fn unpack(&self, name: &str, dest: &Path) -> Result<(), Failure> {
-        self.unpack_each(name, dest, &mut |blob, staging| {
-            let mut this_layer = std::collections::BTreeSet::new();
-            let mut hook =
-                |entry: &LayerEntry, dest: &Path| flatten_whiteout(entry, dest, &mut this_layer);
-            extract::extract_verified(blob, staging, &mut hook)
-        })
-    }
-
-    /// [`Store::unpack`] without whiteout handling, showing every entry that passed the safety
-    /// rules to `hook` first (see [`extract_layer_with`]).
-    pub fn unpack_with(
-        &self,
-        name: &str,
-        dest: &Path,
-        hook: &mut extract::Hook<'_>,
-    ) -> Result<(), Failure> {
-        self.unpack_each(name, dest, &mut |blob, staging| {
-            extract::extract_verified(blob, staging, hook)
-        })
-    }
-
-    /// Unpack image `name` into `dest` by calling `extract(blob, staging)` for each layer in
-    /// order; it returns the blob's sha256, checked against the manifest.
-    fn unpack_each(
-        &self,
-        name: &str,
-        dest: &Path,
-        extract: &mut dyn FnMut(&Path, &Path) -> Result<String, Failure>,
-    ) -> Result<(), Failure> {
-        let manifest = self.manifest(name)?;
-        if fs::symlink_metadata(dest).is_ok() {
-            return Err(Failure::new(format!(
-                "cannot unpack image {name} into {}: it already exists",
-                dest.display()
-            ))
-            .hint("unpack into a path that does not exist yet; it is created whole at the end"));
-        }
-        let file_name = dest.file_name().ok_or_else(|| {
-            Failure::new(format!(
-                "cannot unpack into {}: it names no directory",
-                dest.display()
-            ))
-        })?;
-        let parent = match dest.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let mut staging_name = file_name.to_os_string();
-        staging_name.push(format!(".tmp-{}", crate::state::new_container_id()));
-        let staging = Scratch::dir(&parent.join(staging_name), 0o755)?;
-        for layer in &manifest.layers {
-            let blob = self.layer_path(name, layer);
-            let digest = extract(&blob, staging.path())?;
-            if digest != layer.hex() {
-                return Err(Failure::new(format!(
-                    "layer {} of image {name} is damaged: its sha256 is now {digest}",
-                    layer.hex()
-                ))
-                .hint(
-                    "the file changed since it was imported: remove the image and import it again",
-                ));
-            }
-        }
-        staging
-            .rename_to(dest)
-            .map_err(|error| io_failure(format!("cannot create {}", dest.display()), error))
-    }
-}
-
-/// The flattening hook of [`Store::unpack`]: apply an OCI whiteout to what earlier layers
-/// extracted into `dest`, and remember what this layer creates (`this_layer`), which an
-/// opaque marker must keep. The entry's parent directories were checked (no symlink), and a
-/// whiteout names one component in them, so nothing outside `dest` can be removed.
-fn flatten_whiteout(
-    entry: &LayerEntry,
-    dest: &Path,
-    this_layer: &mut std::collections::BTreeSet<PathBuf>,
-) -> Result<Hooked, Failure> {
-    let name = entry
-        .path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let parent = entry.path.parent().unwrap_or(Path::new(""));
-    if name == ".wh..wh..opq" {
-        for child in fs::read_dir(dest.join(parent))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let relative = parent.join(child.file_name());
-            if !this_layer.contains(&relative) {
-                remove_any(&child.path())?;
-            }
-        }
-        return Ok(Hooked::Done);
-    }
-    if let Some(hidden) = name.strip_prefix(".wh.") {
-        remove_any(&dest.join(parent).join(hidden))?;
-        return Ok(Hooked::Done);
-    }
-    this_layer.insert(entry.path.clone());
-    Ok(Hooked::Extract)
-}
-
-/// Remove a file, a symlink (never what it points to) or a whole directory; absent is fine.
-fn remove_any(path: &Path) -> Result<(), Failure> {
-    let removed = match fs::symlink_metadata(path) {
-        Err(_) => Ok(()),
-        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-    };
-    removed.map_err(|error| {
-        io_failure(
-            format!("cannot apply a whiteout to {}", path.display()),
-            error,
-        )
-    })
 }
 
 /// Refuse a name that is not `[a-z0-9][a-z0-9._-]{0,63}`: a name becomes a directory, so
@@ -364,10 +221,47 @@ fn is_sha256(digest: &str) -> bool {
     })
 }
 
-/// An I/O error as a [`Failure`]: the errno with its usual hint when the kernel gave one.
-pub(crate) fn io_failure(what: impl Into<String>, error: io::Error) -> Failure {
-    match error.raw_os_error() {
-        Some(code) => Failure::syscall(what, nix::errno::Errno::from_raw(code)),
-        None => Failure::new(format!("{}: {error}", what.into())),
-    }
+/// Write `manifest.json` into `dir`: to a temporary file first, renamed over the real name,
+/// so a reader sees the whole manifest or none.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Failure> {
+    let path = dir.join("manifest.json");
+    let temporary = dir.join(".manifest.json.tmp");
+    let failed = |error| Failure::io(format!("cannot write {}", path.display()), error);
+    let mut text = serde_json::to_string_pretty(manifest)
+        .map_err(|error| Failure::new(format!("cannot encode the manifest: {error}")))?;
+    text.push('\n');
+    let mut file = File::create(&temporary).map_err(failed)?;
+    file.write_all(text.as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    fs::rename(&temporary, &path).map_err(failed)
+}
+
+/// `time` as RFC 3339 in UTC, e.g. `2024-05-01T12:00:00Z`, without a date crate: days to
+/// a civil date with Howard Hinnant's algorithm (chrono and the C++20 <chrono> use it too).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
 }

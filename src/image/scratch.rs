@@ -7,7 +7,6 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::io_failure;
 use crate::Failure;
 
 /// What leftovers in the store are called: `.partial-<pid>-<random>-<what>`.
@@ -15,7 +14,7 @@ const PARTIAL: &str = ".partial-";
 
 /// A path removed on drop unless [`Scratch::rename_to`] moved it into place.
 #[derive(Debug)]
-pub(crate) struct Scratch {
+pub struct Scratch {
     path: PathBuf,
     armed: bool,
 }
@@ -34,13 +33,13 @@ impl Scratch {
         fs::DirBuilder::new()
             .mode(mode)
             .create(path)
-            .map_err(|error| io_failure(format!("cannot create {}", path.display()), error))?;
+            .map_err(|error| Failure::io(format!("cannot create {}", path.display()), error))?;
         let scratch = Scratch {
             path: path.to_path_buf(),
             armed: true,
         };
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|error| io_failure(format!("cannot chmod {}", path.display()), error))?;
+            .map_err(|error| Failure::io(format!("cannot chmod {}", path.display()), error))?;
         Ok(scratch)
     }
 
@@ -91,7 +90,7 @@ fn fresh_name(dir: &Path, what: &str) -> PathBuf {
 /// Remove the leftovers in `dir` of processes that no longer exist: an import killed
 /// half-way (SIGKILL, a power cut) is cleaned up by the next one. kill(2) with signal 0
 /// checks that a process exists without signalling it: ESRCH means it is gone.
-pub(crate) fn sweep(dir: &Path) {
+pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

@@ -7,12 +7,11 @@
 use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 
-use boxcar::cli::RunArgs;
 use boxcar::{exit, Failure};
 use nix::errno::Errno;
 
 /// The `PATH` a container gets unless `-e PATH=…` says otherwise (the same as Docker's).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use boxcar::spec::DEFAULT_PATH;
 
 /// Everything the child needs to exec the command, prepared in the parent: the child should
 /// do as little as it can between clone(2) and execve(2).
@@ -25,38 +24,35 @@ pub struct Process {
 }
 
 impl Process {
-    /// The command of `run`, with a clean environment: the host's is not the container's.
-    pub fn from_args(args: &RunArgs, hostname: &str) -> Result<Self, Failure> {
-        let argv = args
-            .command
+    /// The spec's process, as the C strings execve(2) takes. The kit made the environment
+    /// (Docker's defaults, then `-e`); the host's is not the container's.
+    pub fn from_spec(process: &oci_spec::runtime::Process) -> Result<Self, Failure> {
+        let argv: Vec<CString> = process
+            .args()
             .iter()
+            .flatten()
             .map(|arg| c_string(arg, "an argument"))
             .collect::<Result<_, _>>()?;
-        let mut vars = vec![
-            ("PATH".to_string(), DEFAULT_PATH.to_string()),
-            ("HOSTNAME".to_string(), hostname.to_string()),
-            ("HOME".to_string(), "/root".to_string()),
-        ];
-        for entry in &args.env {
-            if let Some((key, value)) = parse_env(entry)? {
-                vars.retain(|(k, _)| *k != key);
-                vars.push((key, value));
-            }
+        if argv.is_empty() {
+            return Err(Failure::new("the spec's process has no command")
+                .hint("give the command after the flags: run [FLAGS] -- CMD [ARG…]"));
         }
-        let path = vars
+        let env: Vec<CString> = process
+            .env()
             .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let env = vars
-            .iter()
-            .map(|(k, v)| c_string(&format!("{k}={v}"), "-e"))
+            .flatten()
+            .map(|var| c_string(var, "-e"))
             .collect::<Result<_, _>>()?;
-        let workdir = args
-            .workdir
-            .as_deref()
-            .map(|dir| c_string(dir, "-w"))
-            .transpose()?;
+        let path = process
+            .env()
+            .iter()
+            .flatten()
+            .rev()
+            .find_map(|var| var.strip_prefix("PATH="))
+            .unwrap_or_default()
+            .to_string();
+        let cwd = process.cwd().to_string_lossy();
+        let workdir = Some(c_string(&cwd, "-w")?);
         Ok(Process {
             argv,
             env,
@@ -153,21 +149,6 @@ fn exec_failure(name: &str, errno: Errno, path: &str) -> Failure {
     }
 }
 
-/// `-e K=V` sets a variable; `-e K` copies K from the runtime's environment if it is set.
-fn parse_env(entry: &str) -> Result<Option<(String, String)>, Failure> {
-    let (key, value) = match entry.split_once('=') {
-        Some((key, value)) => (key, Some(value.to_string())),
-        None => (entry, std::env::var(entry).ok()),
-    };
-    if key.is_empty() {
-        return Err(
-            Failure::new(format!("invalid -e {entry:?}: the variable has no name"))
-                .hint("write -e NAME=value, or -e NAME to copy NAME from your environment"),
-        );
-    }
-    Ok(value.map(|value| (key.to_string(), value)))
-}
-
 fn c_string(text: &str, what: &str) -> Result<CString, Failure> {
     CString::new(text).map_err(|_| {
         Failure::new(format!("invalid {what} {text:?}: it contains a NUL byte"))
@@ -179,39 +160,24 @@ fn c_string(text: &str, what: &str) -> Result<CString, Failure> {
 mod tests {
     use super::*;
 
-    fn args(command: &[&str], env: &[&str]) -> RunArgs {
-        RunArgs {
-            command: command.iter().map(|s| s.to_string()).collect(),
-            env: env.iter().map(|s| s.to_string()).collect(),
-            ..RunArgs::default()
-        }
+    #[test]
+    fn the_spec_process_becomes_c_strings_with_its_path() {
+        let mut spec = oci_spec::runtime::Process::default();
+        spec.set_args(Some(vec!["sh".into(), "-c".into()]))
+            .set_env(Some(vec!["PATH=/bin".into(), "A=b=c".into()]))
+            .set_cwd("/tmp".into());
+        let process = Process::from_spec(&spec).unwrap();
+        assert_eq!(process.argv, [c"sh", c"-c"]);
+        assert_eq!(process.env, [c"PATH=/bin", c"A=b=c"]);
+        assert_eq!(process.workdir.as_deref(), Some(c"/tmp"));
+        assert_eq!(process.path, "/bin");
     }
 
     #[test]
-    fn the_environment_is_clean_with_docker_defaults() {
-        let process = Process::from_args(&args(&["sh"], &[]), "box").unwrap();
-        let env: Vec<_> = process.env.iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(
-            env,
-            [
-                &format!("PATH={DEFAULT_PATH}"),
-                "HOSTNAME=box",
-                "HOME=/root"
-            ]
-        );
-    }
-
-    #[test]
-    fn dash_e_overrides_and_adds() {
-        let process = Process::from_args(&args(&["sh"], &["HOME=/tmp", "A=b=c"]), "box").unwrap();
-        let env: Vec<_> = process.env.iter().map(|v| v.to_str().unwrap()).collect();
-        assert!(env.contains(&"HOME=/tmp") && env.contains(&"A=b=c"));
-        assert!(!env.contains(&"HOME=/root"));
-    }
-
-    #[test]
-    fn an_unnamed_variable_is_refused() {
-        assert!(Process::from_args(&args(&["sh"], &["=x"]), "box").is_err());
+    fn a_spec_without_a_command_is_refused() {
+        let mut spec = oci_spec::runtime::Process::default();
+        spec.set_args(Some(vec![]));
+        assert!(Process::from_spec(&spec).is_err());
     }
 
     #[test]

@@ -13,13 +13,15 @@
     unreachable_code
 )]
 
+use std::path::Path;
 use std::time::Instant;
 
-use boxcar::cli::{self, RunArgs};
-use boxcar::{state, Failure};
+use boxcar::cli;
+use boxcar::spec::Container;
+use boxcar::Failure;
 use ch01_solution::process::Process;
-use ch01_solution::{spine, uts};
-use ch02_solution::{init, mounts, pid, signals};
+use ch01_solution::{namespaces, spine, uts};
+use ch02_solution::{init, mounts, signals};
 use ch03::cgroup::{self, Cgroup};
 use ch03::limits::Limits;
 
@@ -27,29 +29,25 @@ fn main() {
     cli::main(3, run)
 }
 
-fn run(args: &RunArgs) -> Result<i32, Failure> {
-    // Check everything the user gave before anything is created.
-    let id = state::new_container_id();
-    let hostname = args
-        .hostname
-        .clone()
-        .or_else(|| args.name.clone())
-        .unwrap_or_else(|| id.clone());
-    uts::check_hostname(&hostname)?;
-    let process = Process::from_args(args, &hostname)?;
-    let limits = Limits::from_args(args)?;
+fn run(container: &Container, _state_root: &Path) -> Result<i32, Failure> {
+    // Check everything the spec asks for before anything is created.
+    let hostname = container.hostname();
+    uts::check_hostname(hostname)?;
+    let process = Process::from_spec(container.process())?;
+    let flags = namespaces::clone_flags(&container.namespaces())?;
+    let limits = Limits::from_resources(&container.resources())?;
 
     // A runtime killed with SIGKILL left its cgroups behind: remove them now.
     cgroup::clean_stale();
-    let cgroup = Cgroup::create(&id, &limits)?;
+    let cgroup = Cgroup::create(&container.id, &limits)?;
 
     let forwarded = signals::block_forwarded()?;
-    let mut child = spine::spawn(uts::namespaces() | pid::namespaces(), |channel| {
+    let mut child = spine::spawn(flags, |channel| {
         // The child's setup, in order. It is PID 1 of its new PID namespace.
-        uts::set_hostname(&hostname)?;
+        uts::set_hostname(hostname)?;
         mounts::make_private()?;
         mounts::mount_proc()?;
-        if args.init {
+        if container.host.init {
             init::run_as_init(&process, channel)
         } else {
             process.exec()
@@ -62,7 +60,11 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     child.start()?;
     let code = signals::wait_forwarding(&child, &forwarded)?;
 
-    cgroup.report(&cli::program_name(), args.stats, started.elapsed());
+    cgroup.report(
+        &cli::program_name(),
+        container.host.stats,
+        started.elapsed(),
+    );
     Ok(code)
     // `cgroup` is dropped here: whatever is left in it is killed, and it is removed.
 }

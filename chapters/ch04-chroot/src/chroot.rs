@@ -18,7 +18,7 @@ pub fn ensure_mount_points(rootfs: &Path, dirs: &[&str]) -> Result<(), Failure> 
         let path = rootfs.join(dir);
         if std::fs::symlink_metadata(&path).is_err() {
             std::fs::create_dir_all(&path)
-                .map_err(|e| Failure::new(format!("cannot create {}: {e}", path.display())))?;
+                .map_err(|e| Failure::io(format!("cannot create {}", path.display()), e))?;
         }
     }
     Ok(())

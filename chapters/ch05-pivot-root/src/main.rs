@@ -13,54 +13,48 @@
     unreachable_code
 )]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use boxcar::cli::{self, RunArgs};
-use boxcar::{state, Failure};
+use boxcar::cli;
+use boxcar::image::Store;
+use boxcar::spec::Container;
+use boxcar::Failure;
 use ch01_solution::process::Process;
-use ch01_solution::{spine, uts};
-use ch02_solution::{init, mounts, pid, signals};
+use ch01_solution::{namespaces, spine, uts};
+use ch02_solution::{init, mounts, signals};
 use ch03_solution::cgroup::{self, Cgroup};
 use ch03_solution::limits::Limits;
-use ch04_solution::chroot;
 use ch04_solution::rootfs::{Rootfs, Source};
+use ch04_solution::{chroot, images};
 use ch05::volumes::{self, Volume};
 use ch05::{dev, pivot};
 
 fn main() {
-    cli::main(5, run)
+    cli::main_with(5, run, images::command)
 }
 
-fn run(args: &RunArgs) -> Result<i32, Failure> {
-    // Check everything the user gave before anything is created.
-    let id = state::new_container_id();
-    let hostname = args
-        .hostname
-        .clone()
-        .or_else(|| args.name.clone())
-        .unwrap_or_else(|| id.clone());
-    uts::check_hostname(&hostname)?;
-    let process = Process::from_args(args, &hostname)?;
-    let limits = Limits::from_args(args)?;
-    let source = Source::from_args(args)?;
-    let volumes: Vec<Volume> = args
-        .volumes
+fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
+    // Check everything the spec asks for before anything is created.
+    let hostname = container.hostname();
+    uts::check_hostname(hostname)?;
+    let process = Process::from_spec(container.process())?;
+    let flags = namespaces::clone_flags(&container.namespaces())?;
+    let limits = Limits::from_resources(&container.resources())?;
+    let store = Store::new(state_root);
+    let source = Source::of(container, &store)?;
+    let volumes: Vec<Volume> = container
+        .mounts()
         .iter()
-        .map(|spec| Volume::parse(spec))
+        .map(Volume::from_mount)
         .collect::<Result<_, _>>()?;
-    if source.is_none() && (!volumes.is_empty() || args.read_only) {
-        return Err(Failure::new(
-            "-v and --read-only need a root filesystem of the container's own",
-        )
-        .hint("add --image busybox (or --rootfs DIR)"));
-    }
 
     cgroup::clean_stale();
-    let cgroup = Cgroup::create(&id, &limits)?;
+    let cgroup = Cgroup::create(&container.id, &limits)?;
     let rootfs = source
-        .map(|source| Rootfs::prepare(&source, &id))
+        .map(|source| Rootfs::prepare(&source, &container.id, &store))
         .transpose()?;
+    // In the parent, before clone: the mount points the child mounts on.
     let mut targets: Vec<PathBuf> = Vec::new();
     if let Some(rootfs) = &rootfs {
         chroot::ensure_mount_points(rootfs.path(), &["proc", "sys", "dev"])?;
@@ -71,9 +65,9 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     }
 
     let forwarded = signals::block_forwarded()?;
-    let mut child = spine::spawn(uts::namespaces() | pid::namespaces(), |channel| {
+    let mut child = spine::spawn(flags, |channel| {
         // The child's setup, in order. It is PID 1 of its new PID namespace.
-        uts::set_hostname(&hostname)?;
+        uts::set_hostname(hostname)?;
         mounts::make_private()?;
         if let Some(rootfs) = &rootfs {
             pivot::bind_to_itself(rootfs.path())?;
@@ -86,11 +80,11 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
         if rootfs.is_some() {
             pivot::mount_sys_readonly()?;
             dev::mount_minimal_dev()?;
-            if args.read_only {
+            if container.read_only() {
                 pivot::make_root_read_only()?;
             }
         }
-        if args.init {
+        if container.host.init {
             init::run_as_init(&process, channel)
         } else {
             process.exec()
@@ -101,6 +95,10 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     child.start()?;
     let code = signals::wait_forwarding(&child, &forwarded)?;
 
-    cgroup.report(&cli::program_name(), args.stats, started.elapsed());
+    cgroup.report(
+        &cli::program_name(),
+        container.host.stats,
+        started.elapsed(),
+    );
     Ok(code)
 }

@@ -1,28 +1,32 @@
 //! `ps`, `diff`, `commit` and `rm`: the subcommands that act on container records.
 
+use std::path::Path;
+
 use boxcar::cli::{self, human_size, Command};
 use boxcar::image::Store;
-use boxcar::{state, Failure};
+use boxcar::Failure;
+use ch04_solution::images;
+use ch04_solution::import::import_layers;
 
 use crate::changes;
 use crate::containers::{size_of, Containers, Record, Status};
 use crate::layers;
 
-/// Run one of this chapter's subcommands, or an image subcommand.
-pub fn run(command: Command) -> Result<i32, Failure> {
-    let root = state::root();
-    let containers = Containers::new(&root);
+/// Run one of this chapter's subcommands, or an image subcommand, on the state under
+/// `root`.
+pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
+    let containers = Containers::new(root);
     match command {
         Command::Ps { all, size } => ps(&containers, all, size),
         Command::Diff { container } => {
             let record = containers.find(&container)?;
-            let lowerdirs = layers::lowerdirs(&Store::new(&root), &root, &record.image)?;
+            let lowerdirs = layers::lowerdirs(&Store::new(root), root, &record.image)?;
             for change in changes::diff(&containers.overlay(&record.id).upper, &lowerdirs) {
                 println!("{change}");
             }
             Ok(0)
         }
-        Command::Commit { container, name } => commit(&containers, &container, &name),
+        Command::Commit { container, name } => commit(&containers, root, &container, &name),
         Command::Rm { containers: wanted } => {
             for name in wanted {
                 let record = containers.find(&name)?;
@@ -35,7 +39,7 @@ pub fn run(command: Command) -> Result<i32, Failure> {
             }
             Ok(0)
         }
-        other => cli::image_command(other),
+        other => images::command(other, root),
     }
 }
 
@@ -59,7 +63,12 @@ fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
         if !all && status != "Up" {
             continue;
         }
-        let command = truncate(&format!("{:?}", record.command.join(" ")), 24);
+        let args = containers
+            .config(&record.id)
+            .ok()
+            .and_then(|spec| spec.process().as_ref()?.args().clone())
+            .unwrap_or_default();
+        let command = truncate(&format!("{:?}", args.join(" ")), 24);
         let bytes = size.then(|| human_size(size_of(&containers.overlay(&record.id).upper)));
         row(
             [&record.id, &record.name, &record.image, &command, &status],
@@ -86,10 +95,9 @@ fn truncate(text: &str, width: usize) -> String {
     format!("{kept}…")
 }
 
-fn commit(containers: &Containers, wanted: &str, name: &str) -> Result<i32, Failure> {
+fn commit(containers: &Containers, root: &Path, wanted: &str, name: &str) -> Result<i32, Failure> {
     cli::require_root();
-    let root = state::root();
-    let store = Store::new(&root);
+    let store = Store::new(root);
     boxcar::image::check_name(name)?;
     let record = containers.find(wanted)?;
     let base = store.manifest(&record.image)?;
@@ -101,7 +109,7 @@ fn commit(containers: &Containers, wanted: &str, name: &str) -> Result<i32, Fail
         .map(|l| store.layer_path(&record.image, l))
         .collect();
     layers.push(layer.clone());
-    let imported = written.and_then(|()| store.import_layers(name, &layers));
+    let imported = written.and_then(|()| import_layers(&store, name, &layers));
     let _ = std::fs::remove_file(&layer);
     let manifest = imported?;
     println!("{name} ({} layers)", manifest.layers.len());

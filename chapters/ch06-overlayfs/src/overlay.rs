@@ -8,10 +8,14 @@
 //!   lowerdir  layers/<sha>…  the image, never written
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 use boxcar::Failure;
 use nix::mount::{mount, MsFlags};
+
+use crate::layers::{has_xattr, is_whiteout, OPAQUE_XATTR};
 
 /// The directories of one container's overlay, under `containers/<id>/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +35,144 @@ impl Dirs {
         }
     }
 
-    /// Create them (in the parent, before clone).
+    /// Create them (in the parent, before clone). Only root may enter: the upper layer holds
+    /// the container's files, setuid ones included.
     pub fn create(&self) -> Result<(), Failure> {
         for dir in [&self.upper, &self.work, &self.merged] {
             std::fs::create_dir_all(dir)
-                .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
         }
         Ok(())
     }
+
+    /// In the parent, before clone: make `path` (as the container sees it) exist in the
+    /// overlay of `lowerdirs` and this upper layer, as a directory (or, with `file`, a file),
+    /// so the child can mount on it; return where it will be under `merged`.
+    ///
+    /// The parent cannot look into `merged`: the overlay is mounted only in the child's mount
+    /// namespace. So it looks through the layers as overlayfs would (the topmost layer that has
+    /// a name decides) and creates what is missing in the upper layer. A path that goes
+    /// through a symlink of the image is refused: it could point anywhere on the host.
+    pub fn prepare_mount_point(
+        &self,
+        lowerdirs: &[PathBuf],
+        path: &Path,
+        file: bool,
+    ) -> Result<PathBuf, Failure> {
+        let relative: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        let mut prefix = PathBuf::new();
+        let count = relative.components().count();
+        for (index, component) in relative.components().enumerate() {
+            prefix.push(component);
+            let last = index + 1 == count;
+            match self.find(lowerdirs, &prefix) {
+                Some((layer, metadata)) if metadata.file_type().is_symlink() => {
+                    return Err(Failure::new(format!(
+                        "refusing to mount on {}: /{} is a symlink in the container's filesystem",
+                        path.display(),
+                        prefix.display()
+                    ))
+                    .hint(format!(
+                        "mount somewhere that is a real directory in the image (the link is in {})",
+                        layer.display()
+                    )))
+                }
+                Some((_, metadata)) if metadata.is_dir() => {}
+                Some(_) if last && file => {}
+                Some(_) => {
+                    return Err(Failure::new(format!(
+                        "cannot mount on {}: /{} is not a directory in the container",
+                        path.display(),
+                        prefix.display()
+                    ))
+                    .hint("choose a mount point that is a directory, or none at all"))
+                }
+                None => self.create_in_upper(lowerdirs, &prefix, last && file)?,
+            }
+        }
+        Ok(self.merged.join(relative))
+    }
+
+    /// The layer that decides what `relative` is in the overlay, and what it is there.
+    fn find(&self, lowerdirs: &[PathBuf], relative: &Path) -> Option<(PathBuf, Metadata)> {
+        find_in_layers(std::iter::once(&self.upper).chain(lowerdirs), relative)
+    }
+
+    /// Create `relative` in the upper layer: a directory (mode 0755, as mkdir -p) or an
+    /// empty file. Its parents are directories of the overlay already, maybe only in a lower
+    /// layer: they are created in the upper layer with that layer's mode and owner, as a
+    /// copy-up would, so a `/tmp` keeps its 1777.
+    fn create_in_upper(
+        &self,
+        lowerdirs: &[PathBuf],
+        relative: &Path,
+        file: bool,
+    ) -> Result<(), Failure> {
+        let mut prefix = PathBuf::new();
+        for component in relative.parent().into_iter().flat_map(Path::components) {
+            prefix.push(component);
+            let target = self.upper.join(&prefix);
+            if target.symlink_metadata().is_ok() {
+                continue;
+            }
+            let failed = |e| Failure::io(format!("cannot create {}", target.display()), e);
+            std::fs::create_dir(&target).map_err(failed)?;
+            if let Some((_, metadata)) = self.find(lowerdirs, &prefix) {
+                std::fs::set_permissions(&target, metadata.permissions()).map_err(failed)?;
+                std::os::unix::fs::lchown(&target, Some(metadata.uid()), Some(metadata.gid()))
+                    .map_err(failed)?;
+            }
+        }
+        let target = self.upper.join(relative);
+        let created = if file {
+            std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(&target)
+                .map(drop)
+        } else {
+            std::fs::create_dir(&target)
+        };
+        created.map_err(|e| Failure::io(format!("cannot create {}", target.display()), e))
+    }
+}
+
+/// The layer that decides what `relative` is in an overlay of `layers` (topmost first), and
+/// what it is there — or `None` if the overlay does not show it. As overlayfs resolves a
+/// name (Documentation/filesystems/overlayfs.rst): the topmost layer that has the name
+/// decides; a whiteout hides it; a parent that is not a directory hides everything below it;
+/// an opaque parent hides the layers below. Parents are checked before the name, so nothing
+/// is ever looked up through a symlink of the image (which could point into the host).
+pub fn find_in_layers<'a>(
+    layers: impl IntoIterator<Item = &'a PathBuf>,
+    relative: &Path,
+) -> Option<(PathBuf, Metadata)> {
+    let mut ancestors: Vec<&Path> = relative
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    ancestors.reverse();
+    for layer in layers {
+        let mut opaque = false;
+        for ancestor in &ancestors {
+            match layer.join(ancestor).symlink_metadata() {
+                Ok(metadata) if !metadata.is_dir() => return None,
+                Ok(_) if has_xattr(&layer.join(ancestor), OPAQUE_XATTR, b"y") => opaque = true,
+                _ => {}
+            }
+        }
+        if let Ok(metadata) = layer.join(relative).symlink_metadata() {
+            return (!is_whiteout(&metadata)).then(|| (layer.clone(), metadata));
+        }
+        if opaque {
+            return None;
+        }
+    }
+    None
 }
 
 /// In the child, in its private mount namespace: mount the overlay on `dirs.merged`. It

@@ -1,16 +1,13 @@
-//! The limits of `run`, in Docker's syntax: `--memory 64m`, `--cpus 0.5`, `--pids-limit 64`.
-//!
-//! Every value is checked before anything is created, so a typo costs nothing but one line.
+//! The limits a container gets, read from its spec's `linux.resources`: what `--memory 64m`,
+//! `--cpus 0.5` and `--pids-limit 64` became (the kit checked their syntax), in the units
+//! the cgroup files take.
 
-use boxcar::cli::RunArgs;
 use boxcar::Failure;
+use oci_spec::runtime::LinuxResources;
 
 /// The CFS period the CPU limit is expressed in: 100 ms, the kernel's default
 /// (sched-bwc.rst: a cgroup may run `quota` microseconds every `period`).
-pub const CPU_PERIOD_US: u64 = 100_000;
-
-/// Docker refuses memory limits under 6 MiB: below that a container cannot even start.
-pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+pub use boxcar::spec::CPU_PERIOD_US;
 
 /// What the container may use. `None` means "no limit of this kind".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,101 +21,45 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits of `run`'s flags, or one clear line about the first bad value.
-    pub fn from_args(args: &RunArgs) -> Result<Self, Failure> {
+    /// The limits of the spec's `linux.resources` (the kit checked the flags' values when
+    /// it made the spec; a value no cgroup can hold is refused here).
+    pub fn from_resources(resources: &LinuxResources) -> Result<Self, Failure> {
+        let memory = resources
+            .memory()
+            .as_ref()
+            .and_then(|memory| memory.limit());
+        let cpu = resources.cpu().as_ref();
+        let cpu_quota_us = match cpu.and_then(|cpu| cpu.quota()) {
+            Some(quota) => Some(per_default_period(quota, cpu.and_then(|cpu| cpu.period()))?),
+            None => None,
+        };
+        let pids = resources.pids().as_ref().map(|pids| pids.limit());
         Ok(Limits {
-            memory: args.memory.as_deref().map(parse_memory).transpose()?,
-            cpu_quota_us: args
-                .cpus
-                .as_deref()
-                .map(|cpus| parse_cpus(cpus, online_cpus()))
+            memory: memory
+                .map(|bytes| positive(bytes, "memory.limit"))
                 .transpose()?,
-            pids: args.pids_limit.as_deref().map(parse_pids).transpose()?,
+            cpu_quota_us,
+            pids: pids.map(|n| positive(n, "pids.limit")).transpose()?,
         })
     }
 }
 
-/// `64m` → 67108864. Suffixes b, k, m, g (either case) are powers of 1024, as in Docker.
-pub fn parse_memory(text: &str) -> Result<u64, Failure> {
-    let bad = |why: &str| {
-        Failure::new(format!("invalid --memory {text:?}: {why}"))
-            .hint("give a size like 64m or 1g (suffixes b, k, m, g), at least 6m")
-    };
-    let lower = text.trim().to_ascii_lowercase();
-    if lower.starts_with('-') {
-        return Err(bad("a size cannot be negative"));
-    }
-    let (number, unit) = match lower.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => lower.split_at(at),
-        None => (lower.as_str(), "b"),
-    };
-    let shift = match unit {
-        "b" => 0,
-        "k" | "kb" => 10,
-        "m" | "mb" => 20,
-        "g" | "gb" => 30,
-        _ => return Err(bad("unknown unit")),
-    };
-    let value: u64 = number.parse().map_err(|_| bad("not a whole number"))?;
-    let bytes = value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| bad("too large"))?;
-    if bytes < MIN_MEMORY {
-        return Err(bad("below the 6 MiB a container needs to start"));
-    }
-    if bytes > 1 << 50 {
-        return Err(bad("more than a pebibyte: surely a typo"));
-    }
-    Ok(bytes)
-}
-
-/// `0.5` → 50000 µs of CPU time every 100000 µs. At least 0.01 CPU; at most the CPUs this
-/// machine has (`available`).
-pub fn parse_cpus(text: &str, available: u64) -> Result<u64, Failure> {
-    let bad = |why: String| {
-        Failure::new(format!("invalid --cpus {text:?}: {why}")).hint(format!(
-            "give a number of CPUs like 0.5 or 2, between 0.01 and {available}"
+/// A spec value that must be a positive number of bytes or processes (-1, "no limit", is
+/// what runc reads as unlimited: we leave such a limit out).
+fn positive(value: i64, field: &str) -> Result<u64, Failure> {
+    u64::try_from(value).ok().filter(|v| *v > 0).ok_or_else(|| {
+        Failure::new(format!(
+            "invalid linux.resources.{field} {value} in the spec"
         ))
-    };
-    let cpus: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| bad("not a number".into()))?;
-    if !cpus.is_finite() || cpus < 0.01 {
-        return Err(bad("must be at least 0.01".into()));
-    }
-    if cpus > available as f64 {
-        return Err(bad(format!("this machine has {available} CPUs")));
-    }
-    Ok((cpus * CPU_PERIOD_US as f64).round() as u64)
+        .hint("give a positive number, or leave the limit out")
+    })
 }
 
-/// `64` → 64 processes. Zero would stop even the command itself from starting.
-pub fn parse_pids(text: &str) -> Result<u64, Failure> {
-    let bad = |why: &str| {
-        Failure::new(format!("invalid --pids-limit {text:?}: {why}"))
-            .hint("give a whole number of processes, at least 1, e.g. 64")
-    };
-    if text.trim().starts_with('-') {
-        return Err(bad(
-            "it cannot be negative (for no limit, leave the flag out)",
-        ));
-    }
-    let pids: u64 = text.trim().parse().map_err(|_| bad("not a whole number"))?;
-    if pids == 0 {
-        return Err(bad("the command itself is a process, so at least 1"));
-    }
-    if pids > 4_194_304 {
-        return Err(bad("more than the kernel's pid_max can ever allow"));
-    }
-    Ok(pids)
-}
-
-/// The CPUs online (sysconf(3), _SC_NPROCESSORS_ONLN).
-fn online_cpus() -> u64 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u64)
-        .unwrap_or(1)
+/// A quota for `period` µs as a quota per [`CPU_PERIOD_US`], the period our cgroups use.
+fn per_default_period(quota: i64, period: Option<u64>) -> Result<u64, Failure> {
+    let period = period.unwrap_or(CPU_PERIOD_US).max(1);
+    let quota = positive(quota, "cpu.quota")?;
+    Ok(quota.saturating_mul(CPU_PERIOD_US) / period)
 }
 
 /// Bytes as a learner reads them: "32 MiB", "1.5 GiB", "512 KiB".
@@ -140,39 +81,29 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids};
 
     #[test]
-    fn memory_sizes_use_docker_suffixes() {
-        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
-        assert_eq!(parse_memory("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_memory("8192k").unwrap(), 8 << 20);
-        assert_eq!(parse_memory("7340032").unwrap(), 7 << 20);
-    }
-
-    #[test]
-    fn bad_memory_sizes_are_refused() {
-        for bad in ["12x", "0", "-5m", "m", "", "1m", "99999999999g", "1.5g"] {
-            let failure = parse_memory(bad).unwrap_err();
-            assert!(failure.to_string().contains("64m"), "{bad}: {failure}");
-        }
-    }
-
-    #[test]
-    fn cpus_become_a_quota_per_period() {
-        assert_eq!(parse_cpus("0.5", 2).unwrap(), 50_000);
-        assert_eq!(parse_cpus("2", 2).unwrap(), 200_000);
-        assert_eq!(parse_cpus("0.01", 2).unwrap(), 1_000);
-        for bad in ["0", "-1", "abc", "3", "NaN", "inf", "0.001"] {
-            assert!(parse_cpus(bad, 2).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pids_limits_are_whole_and_positive() {
-        assert_eq!(parse_pids("32").unwrap(), 32);
-        for bad in ["0", "-1", "ten", "1.5", "99999999"] {
-            assert!(parse_pids(bad).is_err(), "{bad}");
-        }
+    fn resources_become_limits() {
+        let mut resources = LinuxResources::default();
+        let mut memory = LinuxMemory::default();
+        memory.set_limit(Some(64 << 20));
+        let mut cpu = LinuxCpu::default();
+        cpu.set_quota(Some(25_000)).set_period(Some(50_000));
+        let mut pids = LinuxPids::default();
+        pids.set_limit(32);
+        resources
+            .set_memory(Some(memory))
+            .set_cpu(Some(cpu))
+            .set_pids(Some(pids));
+        let limits = Limits::from_resources(&resources).unwrap();
+        assert_eq!(limits.memory, Some(64 << 20));
+        assert_eq!(limits.cpu_quota_us, Some(50_000), "half a CPU either way");
+        assert_eq!(limits.pids, Some(32));
+        assert_eq!(
+            Limits::from_resources(&LinuxResources::default()).unwrap(),
+            Limits::default()
+        );
     }
 
     #[test]

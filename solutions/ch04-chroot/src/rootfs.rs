@@ -1,16 +1,18 @@
 //! The container's root filesystem: an image unpacked for this container alone, or a
 //! directory the user gives with `--rootfs`.
 //!
-//! An image is a stack of tar layers (see the kit's `image` module, which extracts them
-//! safely); this chapter unpacks all of them, in order, into
+//! An image is a stack of tar layers (extracted safely by [`crate::extract`]); this chapter
+//! unpacks all of them, in order, into
 //! `$BOXCAR_ROOT/containers/<id>/rootfs`. Every container pays for a full copy — chapter 06
 //! replaces the copy with an overlay that costs nothing until the container writes.
 
 use std::path::{Path, PathBuf};
 
-use boxcar::cli::RunArgs;
 use boxcar::image::Store;
-use boxcar::{state, Failure};
+use boxcar::spec::Container;
+use boxcar::Failure;
+
+use crate::unpack::unpack;
 
 /// Where a root filesystem comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,18 +24,18 @@ pub enum Source {
 }
 
 impl Source {
-    /// The source `run` asks for, checked before anything is created; `None` without
-    /// `--image` or `--rootfs` (the container then sees the host's files, as in chapters 1-3).
-    pub fn from_args(args: &RunArgs) -> Result<Option<Source>, Failure> {
-        if let Some(name) = &args.image {
-            Store::new(&state::root()).manifest(name)?;
+    /// Where the container's root filesystem comes from, checked before anything is
+    /// created; `None` when the spec has no root (the container then sees the host's files,
+    /// as in chapters 1-3).
+    pub fn of(container: &Container, store: &Store) -> Result<Option<Source>, Failure> {
+        if let Some(name) = &container.host.image {
+            store.manifest(name)?;
             return Ok(Some(Source::Image(name.clone())));
         }
-        let Some(dir) = &args.rootfs else {
+        let Some(dir) = container.rootfs_dir() else {
             return Ok(None);
         };
-        let dir = PathBuf::from(dir);
-        let mut entries = std::fs::read_dir(&dir).map_err(|error| {
+        let mut entries = std::fs::read_dir(dir).map_err(|error| {
             Failure::new(format!("cannot use --rootfs {}: {error}", dir.display()))
                 .hint("give a directory that holds a root filesystem (bin/, etc/, …)")
         })?;
@@ -43,7 +45,7 @@ impl Source {
         }
         let dir = dir
             .canonicalize()
-            .map_err(|e| Failure::new(format!("cannot resolve {}: {e}", dir.display())))?;
+            .map_err(|e| Failure::io(format!("cannot resolve {}", dir.display()), e))?;
         Ok(Some(Source::Dir(dir)))
     }
 }
@@ -58,24 +60,26 @@ pub struct Rootfs {
 
 impl Rootfs {
     // ANCHOR: prepare
-    /// Make the root filesystem of container `id` ready.
-    pub fn prepare(source: &Source, id: &str) -> Result<Rootfs, Failure> {
+    /// Make the root filesystem of container `id` ready, under the state root of `store`.
+    pub fn prepare(source: &Source, id: &str, store: &Store) -> Result<Rootfs, Failure> {
         // EXERCISE(ch04-1): For Source::Dir, use the directory as it is (owned: None). For
-        // Source::Image, unpack it with Store::new(&state::root()).unpack(name, &rootfs)
-        // into rootfs = state::root()/containers/<id>/rootfs; own containers/<id> so Drop
-        // removes it, and remove it yourself if the unpack fails.
+        // Source::Image, unpack it with crate::unpack::unpack(store, name, &rootfs) into
+        // rootfs = <state root>/containers/<id>/rootfs (the state root is store.root()'s
+        // parent); own containers/<id> so Drop removes it, and remove it yourself if the
+        // unpack fails.
         match source {
             Source::Dir(dir) => Ok(Rootfs {
                 path: dir.clone(),
                 owned: None,
             }),
             Source::Image(name) => {
-                let container_dir = state::root().join("containers").join(id);
+                let state_root = store.root().parent().unwrap_or(Path::new("/"));
+                let container_dir = state_root.join("containers").join(id);
                 let path = container_dir.join("rootfs");
                 std::fs::create_dir_all(&container_dir).map_err(|e| {
-                    Failure::new(format!("cannot create {}: {e}", container_dir.display()))
+                    Failure::io(format!("cannot create {}", container_dir.display()), e)
                 })?;
-                if let Err(failure) = Store::new(&state::root()).unpack(name, &path) {
+                if let Err(failure) = unpack(store, name, &path) {
                     let _ = std::fs::remove_dir_all(&container_dir);
                     return Err(failure);
                 }

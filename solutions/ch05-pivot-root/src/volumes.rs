@@ -1,4 +1,5 @@
-//! `-v HOST:CTR[:ro]`: bind a host directory or file into the container.
+//! `-v HOST:CTR[:ro]`: bind a host directory or file into the container. The kit turned
+//! each flag into a bind mount of the spec (`mounts`); this module mounts them.
 //!
 //! A bind mount shows the same files at a second place (mount(2), MS_BIND). It is made in
 //! the child's mount namespace, before pivot_root, while the host's paths are still
@@ -8,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use boxcar::Failure;
 use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
 
 use crate::pivot::kept_flags;
 
@@ -22,36 +24,36 @@ pub struct Volume {
 }
 
 impl Volume {
-    /// Parse `HOST:CTR[:ro|:rw]`.
-    pub fn parse(spec: &str) -> Result<Volume, Failure> {
-        let bad = |why: &str| {
-            Failure::new(format!("invalid -v {spec:?}: {why}"))
-                .hint("write -v /host/dir:/dir/in/container, and add :ro to make it read-only")
+    /// A bind mount of the spec (`-v HOST:CTR[:ro]` became one, its paths checked by the
+    /// kit). Other mount types are refused: this runtime mounts /proc, /sys and /dev itself.
+    pub fn from_mount(mount: &Mount) -> Result<Volume, Failure> {
+        let container = mount.destination().clone();
+        let refuse = |why: &str| {
+            Failure::new(format!("cannot mount {}: {why}", container.display()))
+                .hint("this runtime takes bind mounts (-v HOST:CTR[:ro]) only")
         };
-        let parts: Vec<&str> = spec.split(':').collect();
-        let (host, container, read_only) = match parts.as_slice() {
-            [host, container] => (*host, *container, false),
-            [host, container, "ro"] => (*host, *container, true),
-            [host, container, "rw"] => (*host, *container, false),
-            [_, _, other] => return Err(bad(&format!("unknown option {other:?} (ro or rw)"))),
-            _ => return Err(bad("expected HOST:CTR or HOST:CTR:ro")),
+        let options = mount.options().clone().unwrap_or_default();
+        let is_bind = mount.typ().as_deref() == Some("bind")
+            || options.iter().any(|o| o == "bind" || o == "rbind");
+        if !is_bind {
+            return Err(refuse(&format!(
+                "type {:?} is not a bind mount",
+                mount.typ()
+            )));
+        }
+        let Some(host) = mount.source().clone() else {
+            return Err(refuse("a bind mount needs a source"));
         };
-        if !host.starts_with('/') || !container.starts_with('/') {
-            return Err(bad("both paths must be absolute"));
+        if !host.is_absolute() || !container.is_absolute() {
+            return Err(refuse("both paths must be absolute"));
         }
-        if Path::new(container)
-            .components()
-            .any(|c| c == Component::ParentDir)
-        {
-            return Err(bad("the container path may not contain .."));
+        if container.components().any(|c| c == Component::ParentDir) {
+            return Err(refuse("the container path may not contain .."));
         }
-        let host = Path::new(host)
-            .canonicalize()
-            .map_err(|e| bad(&format!("the host path: {e}")))?;
         Ok(Volume {
             host,
-            container: PathBuf::from(container),
-            read_only,
+            container,
+            read_only: options.iter().any(|o| o == "ro"),
         })
     }
 
@@ -89,7 +91,7 @@ impl Volume {
                         .map(|_| ())
                 })
         };
-        created.map_err(|e| Failure::new(format!("cannot create {}: {e}", target.display())))?;
+        created.map_err(|e| Failure::io(format!("cannot create {}", target.display()), e))?;
         Ok(target)
     }
 }
@@ -124,33 +126,39 @@ pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn volume_specs_are_parsed() {
-        let volume = Volume::parse("/tmp:/data:ro").unwrap();
-        assert_eq!(volume.container, PathBuf::from("/data"));
-        assert!(volume.read_only);
-        assert!(!Volume::parse("/tmp:/data").unwrap().read_only);
+    fn bind_mount(source: &str, destination: &str, options: &[&str]) -> Mount {
+        let mut mount = Mount::default();
+        mount
+            .set_destination(destination.into())
+            .set_typ(Some("bind".into()))
+            .set_source(Some(source.into()))
+            .set_options(Some(options.iter().map(|o| o.to_string()).collect()));
+        mount
     }
 
     #[test]
-    fn bad_volume_specs_are_refused() {
-        for bad in [
-            "tmp:/data",
-            "/tmp:data",
-            "/tmp",
-            "/tmp:/data:rx",
-            "/no/such/dir:/data",
-            "/tmp:/../etc",
-        ] {
-            assert!(Volume::parse(bad).is_err(), "{bad}");
-        }
+    fn bind_mounts_of_the_spec_become_volumes() {
+        let volume = Volume::from_mount(&bind_mount("/tmp", "/data", &["rbind", "ro"])).unwrap();
+        assert_eq!(volume.container, PathBuf::from("/data"));
+        assert!(volume.read_only);
+        let rw = Volume::from_mount(&bind_mount("/tmp", "/data", &["rbind", "rw"])).unwrap();
+        assert!(!rw.read_only);
+    }
+
+    #[test]
+    fn other_mounts_are_refused() {
+        let mut tmpfs = bind_mount("tmpfs", "/run", &[]);
+        tmpfs.set_typ(Some("tmpfs".into()));
+        assert!(Volume::from_mount(&tmpfs).is_err());
+        assert!(Volume::from_mount(&bind_mount("/tmp", "/../etc", &["rbind"])).is_err());
+        assert!(Volume::from_mount(&bind_mount("tmp", "/data", &["rbind"])).is_err());
     }
 
     #[test]
     fn a_symlink_in_the_image_is_not_followed() {
         let rootfs = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/", rootfs.path().join("data")).unwrap();
-        let volume = Volume::parse("/tmp:/data/x").unwrap();
+        let volume = Volume::from_mount(&bind_mount("/tmp", "/data/x", &["rbind"])).unwrap();
         assert!(volume
             .prepare(rootfs.path())
             .unwrap_err()

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use boxcar::Failure;
 
 use crate::layers::{has_xattr, is_whiteout, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::overlay::find_in_layers;
 
 /// One line of `diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,29 +78,10 @@ pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
 // ANCHOR_END: diff
 
 /// Whether the image (its layers, topmost first) shows `path`: the topmost layer that says
-/// anything about it decides — an entry shows it; a whiteout, a whited-out parent or an
-/// opaque parent directory hides it and everything below.
+/// anything about it decides — an entry shows it; a whiteout, a parent that is not a
+/// directory (a symlink of the image included) or an opaque parent hides it.
 pub fn in_image(path: &Path, lowerdirs: &[PathBuf]) -> bool {
-    for lower in lowerdirs {
-        if let Ok(metadata) = lower.join(path).symlink_metadata() {
-            return !is_whiteout(&metadata);
-        }
-        for ancestor in path
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-        {
-            let Ok(metadata) = lower.join(ancestor).symlink_metadata() else {
-                continue;
-            };
-            if is_whiteout(&metadata)
-                || (metadata.is_dir() && has_xattr(&lower.join(ancestor), OPAQUE_XATTR, b"y"))
-            {
-                return false;
-            }
-        }
-    }
-    false
+    find_in_layers(lowerdirs, path).is_some()
 }
 
 /// Write `upper` as an OCI tar layer at `out`: whiteouts become `.wh.NAME` files and opaque

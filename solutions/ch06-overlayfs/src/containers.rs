@@ -1,13 +1,23 @@
 //! Containers as records: what `ps` lists, what `diff`, `commit` and `rm` act on.
 //!
-//! Each container has a directory `$BOXCAR_ROOT/containers/<id>/` with `container.json`
-//! and its overlay's `upper/`, `work/`, `merged/`. A container that exits keeps its
-//! directory — its writes — until `rm` (or `run --rm`), as with Docker.
+//! Each container has a directory `$BOXCAR_ROOT/containers/<id>/` with
+//!
+//! ```text
+//!   config.json      the OCI runtime spec it was run with (what docker hands runc)
+//!   container.json   its record: name, image, status, exit code (docker's hostconfig and
+//!                    state, which the runtime spec has no field for)
+//!   upper/ work/ merged/   its overlay
+//! ```
+//!
+//! A container that exits keeps its directory — its writes — until `rm` (or `run --rm`), as
+//! with Docker.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use boxcar::spec::Container;
 use boxcar::Failure;
+use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::overlay::Dirs;
@@ -26,7 +36,6 @@ pub struct Record {
     pub id: String,
     pub name: String,
     pub image: String,
-    pub command: Vec<String>,
     /// Nanoseconds since the epoch (fine enough to order containers started in one second).
     pub created: u64,
     pub status: Status,
@@ -105,37 +114,106 @@ impl Containers {
 
     /// Write a record: to a temporary file, then rename(2), so a reader never sees half.
     pub fn save(&self, record: &Record) -> Result<(), Failure> {
-        let dir = self.dir(&record.id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
         let text = serde_json::to_string_pretty(record)
             .map_err(|e| Failure::new(format!("cannot encode the record: {e}")))?;
-        let temporary = dir.join("container.json.tmp");
+        self.write(&record.id, "container.json", &text)
+    }
+
+    /// Write the container's spec as `config.json`, beside its record.
+    pub fn save_config(&self, container: &Container) -> Result<(), Failure> {
+        self.write(&container.id, "config.json", &container.config_json()?)
+    }
+
+    /// The spec container `id` was run with.
+    pub fn config(&self, id: &str) -> Result<Spec, Failure> {
+        let path = self.dir(id).join("config.json");
+        Spec::load(&path).map_err(|error| {
+            Failure::new(format!("cannot read {}: {error}", path.display()))
+                .hint("the container's state is damaged: remove it with rm")
+        })
+    }
+
+    /// Write `text` to `name` in container `id`'s directory, whole or not at all.
+    fn write(&self, id: &str, name: &str, text: &str) -> Result<(), Failure> {
+        let dir = self.dir(id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
+        let path = dir.join(name);
+        let temporary = dir.join(format!(".{name}.tmp"));
         std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, dir.join("container.json")))
-            .map_err(|e| Failure::new(format!("cannot write {}: {e}", dir.display())))
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
     }
 
     /// Remove a container's directory: its record and its writable layer.
     pub fn remove(&self, id: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
         std::fs::remove_dir_all(&dir)
-            .map_err(|e| Failure::new(format!("cannot remove {}: {e}", dir.display())))
+            .map_err(|e| Failure::io(format!("cannot remove {}", dir.display()), e))
+    }
+}
+
+/// The record of a running container, finished when dropped: marked exited with its exit
+/// code (125 if it never ran), or removed with its upper layer under `--rm`.
+#[derive(Debug)]
+pub struct Kept<'a> {
+    containers: &'a Containers,
+    record: Record,
+    remove: bool,
+    /// The command's exit code, once it has one.
+    pub exit_code: Option<i32>,
+}
+
+impl<'a> Kept<'a> {
+    /// Save `container`'s spec and a new record for it, to be finished on drop.
+    pub fn new(
+        containers: &'a Containers,
+        container: &Container,
+        image: &str,
+    ) -> Result<Kept<'a>, Failure> {
+        let record = Record::new(container, image);
+        // The record is what `ps` and `rm` find: if only the spec could be written, the
+        // directory is removed again rather than left for no one to see.
+        let saved = containers
+            .save_config(container)
+            .and_then(|()| containers.save(&record));
+        if let Err(failure) = saved {
+            let _ = containers.remove(&record.id);
+            return Err(failure);
+        }
+        Ok(Kept {
+            containers,
+            record,
+            remove: container.host.remove,
+            exit_code: None,
+        })
+    }
+}
+
+impl Drop for Kept<'_> {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = self.containers.remove(&self.record.id);
+            return;
+        }
+        self.record.status = Status::Exited;
+        self.record.runtime_pid = None;
+        self.record.exit_code = Some(self.exit_code.unwrap_or(boxcar::exit::RUNTIME_FAILED));
+        let _ = self.containers.save(&self.record);
     }
 }
 
 impl Record {
-    /// A new record, for a container about to start.
-    pub fn new(id: &str, name: &str, image: &str, command: &[String]) -> Record {
+    /// A new record, for a container from `image` about to start.
+    pub fn new(container: &Container, image: &str) -> Record {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or_default();
         Record {
-            id: id.to_string(),
-            name: name.to_string(),
+            id: container.id.clone(),
+            name: container.host.name.clone(),
             image: image.to_string(),
-            command: command.to_vec(),
             created,
             status: Status::Running,
             runtime_pid: Some(std::process::id() as i32),

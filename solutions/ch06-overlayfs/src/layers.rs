@@ -11,8 +11,10 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use boxcar::image::{extract_layer_with, Hooked, LayerEntry, Store};
+use boxcar::image::scratch::{self, Scratch};
+use boxcar::image::Store;
 use boxcar::Failure;
+use ch04_solution::extract::{extract_checked, Hooked, LayerEntry};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 /// The OCI whiteout prefix and the opaque marker.
@@ -22,7 +24,7 @@ pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 /// The lowerdirs of image `name`, topmost layer first (overlayfs's order), each extracted
-/// if it is not yet.
+/// if it is not yet. `state_root` is the store's: layers go in `state_root/layers/`.
 pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<PathBuf>, Failure> {
     let manifest = store.manifest(name)?;
     // overlayfs's options separate directories with ':' and options with ','.
@@ -33,11 +35,12 @@ pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<Pat
         ))
         .hint("overlayfs cannot take such paths: set BOXCAR_ROOT to a path without them"));
     }
+    let layers_dir = state_root.join("layers");
     let mut dirs = Vec::new();
     for layer in &manifest.layers {
-        let dir = state_root.join("layers").join(layer.hex());
+        let dir = layers_dir.join(layer.hex());
         if !dir.is_dir() {
-            extract_once(&store.layer_path(name, layer), &dir)?;
+            extract_once(&store.layer_path(name, layer), layer.hex(), &dir)?;
         }
         dirs.push(dir);
     }
@@ -45,39 +48,28 @@ pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<Pat
     Ok(dirs)
 }
 
-/// Extract a layer into a temporary directory and rename it into place: two runtimes that
-/// extract the same layer at once both succeed, and a half-extracted layer is never used.
-fn extract_once(blob: &Path, dir: &Path) -> Result<(), Failure> {
-    let parent = dir.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
-    let staging =
-        Staging(parent.join(format!(".extracting-{}", boxcar::state::new_container_id())));
-    std::fs::create_dir(&staging.0)
-        .map_err(|e| Failure::new(format!("cannot create {}: {e}", staging.0.display())))?;
-    extract_layer_with(blob, &staging.0, &mut convert_whiteout)?;
-    std::fs::rename(&staging.0, dir).or_else(|error| {
+/// Extract a layer, its digest checked (chapter 04's `extract_checked`), into a scratch
+/// directory beside `dir`, and rename it into place: two runtimes that extract the same
+/// layer at once both succeed, a half-extracted layer is never used, and one a killed
+/// runtime left is swept by the next extraction.
+fn extract_once(blob: &Path, digest: &str, dir: &Path) -> Result<(), Failure> {
+    let layers_dir = dir.parent().unwrap_or(dir);
+    std::fs::create_dir_all(layers_dir)
+        .map_err(|e| Failure::io(format!("cannot create {}", layers_dir.display()), e))?;
+    scratch::sweep(layers_dir);
+    let staging = Scratch::dir_in(layers_dir, "extracting", 0o755)?;
+    extract_checked(blob, digest, staging.path(), &mut convert_whiteout)?;
+    staging.rename_to(dir).or_else(|error| {
         // Someone else extracted it meanwhile: theirs is as good as ours.
         if dir.is_dir() {
             Ok(())
         } else {
-            Err(Failure::new(format!(
-                "cannot create {}: {error}",
-                dir.display()
-            )))
+            Err(Failure::io(
+                format!("cannot create {}", dir.display()),
+                error,
+            ))
         }
     })
-}
-
-/// A half-extracted layer, removed when dropped — on an error, or a panic in the hook.
-struct Staging(PathBuf);
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 // ANCHOR: convert_whiteout
@@ -95,13 +87,13 @@ pub fn convert_whiteout(entry: &LayerEntry, dest: &Path) -> Result<Hooked, Failu
     // Anything else: Ok(Hooked::Extract).
     if name == OPAQUE_MARKER {
         std::fs::create_dir_all(&parent)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| Failure::io(format!("cannot create {}", parent.display()), e))?;
         set_xattr(&parent, OPAQUE_XATTR, b"y")?;
         return Ok(Hooked::Done);
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
         std::fs::create_dir_all(&parent)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| Failure::io(format!("cannot create {}", parent.display()), e))?;
         let whiteout = parent.join(hidden);
         mknod(&whiteout, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)).map_err(|errno| {
             Failure::syscall(

@@ -1,23 +1,25 @@
 //! ch06: chapter 05 on an overlay: the image's layers are shared and read-only, each
 //! container writes into its own upper layer, and it is kept after exit until `rm` (or
-//! `run --rm`). Also `ps [-a] [--size]`, `diff`, `commit` and `rm`.
+//! `run --rm`), with the spec it ran with as `config.json`. Also `ps [-a] [--size]`, `diff`,
+//! `commit` and `rm`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use boxcar::cli::{self, RunArgs};
+use boxcar::cli;
 use boxcar::image::Store;
-use boxcar::{state, Failure};
+use boxcar::spec::Container;
+use boxcar::Failure;
 use ch01_solution::process::Process;
-use ch01_solution::{spine, uts};
-use ch02_solution::{init, mounts, pid, signals};
+use ch01_solution::{namespaces, spine, uts};
+use ch02_solution::{init, mounts, signals};
 use ch03_solution::cgroup::{self, Cgroup};
 use ch03_solution::limits::Limits;
 use ch04_solution::chroot;
 use ch04_solution::rootfs::Source;
 use ch05_solution::volumes::{self, Volume};
 use ch05_solution::{dev, pivot};
-use ch06_solution::containers::{Containers, Record, Status};
+use ch06_solution::containers::{Containers, Kept};
 use ch06_solution::overlay::{self, Dirs};
 use ch06_solution::{commands, layers};
 
@@ -25,68 +27,63 @@ fn main() {
     cli::main_with(6, run, commands::run)
 }
 
+/// The directories the child mounts on, besides the volumes' targets.
+const MOUNT_POINTS: [&str; 3] = ["proc", "sys", "dev"];
+
 // ANCHOR: run
-fn run(args: &RunArgs) -> Result<i32, Failure> {
-    // Check everything the user gave before anything is created.
-    let id = state::new_container_id();
-    let name = args.name.clone().unwrap_or_else(|| id.clone());
-    let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
-    uts::check_hostname(&hostname)?;
-    let process = Process::from_args(args, &hostname)?;
-    let limits = Limits::from_args(args)?;
-    let source = Source::from_args(args)?;
-    let volumes: Vec<Volume> = args
-        .volumes
+fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
+    // Check everything the spec asks for before anything is created.
+    let hostname = container.hostname();
+    uts::check_hostname(hostname)?;
+    let process = Process::from_spec(container.process())?;
+    let flags = namespaces::clone_flags(&container.namespaces())?;
+    let limits = Limits::from_resources(&container.resources())?;
+    let store = Store::new(state_root);
+    let source = Source::of(container, &store)?;
+    let volumes: Vec<Volume> = container
+        .mounts()
         .iter()
-        .map(|spec| Volume::parse(spec))
+        .map(Volume::from_mount)
         .collect::<Result<_, _>>()?;
-    if source.is_none() && (!volumes.is_empty() || args.read_only || args.rm) {
-        return Err(Failure::new(
-            "-v, --read-only and --rm need a root filesystem of the container's own",
-        )
-        .hint("add --image busybox (or --rootfs DIR)"));
-    }
-    let root = state::root();
-    let containers = Containers::new(&root);
-    if args.name.is_some() {
-        containers.check_name_free(&name)?;
+    let containers = Containers::new(state_root);
+    if container.host.name != container.id {
+        containers.check_name_free(&container.host.name)?;
     }
 
     cgroup::clean_stale();
-    let cgroup = Cgroup::create(&id, &limits)?;
-    // An image becomes an overlay of its shared layers and an upper layer of this container;
-    // a --rootfs directory is used as it is.
+    let cgroup = Cgroup::create(&container.id, &limits)?;
+    // An image becomes an overlay of its shared layers and an upper layer of this container,
+    // with its mount points made in the parent; a --rootfs directory is used as it is.
     let mut kept = None;
-    let (rootfs, overlay_parts): (Option<PathBuf>, Option<(Vec<PathBuf>, Dirs)>) = match &source {
+    let (rootfs, overlay_parts, targets) = match &source {
         Some(Source::Image(image)) => {
-            let lowerdirs = layers::lowerdirs(&Store::new(&root), &root, image)?;
-            kept = Some(Kept::new(
-                &containers,
-                Record::new(&id, &name, image, &args.command),
-                args.rm,
-            )?);
-            let dirs = containers.overlay(&id);
+            let lowerdirs = layers::lowerdirs(&store, state_root, image)?;
+            kept = Some(Kept::new(&containers, container, image)?);
+            let dirs = containers.overlay(&container.id);
             dirs.create()?;
-            (Some(dirs.merged.clone()), Some((lowerdirs, dirs)))
+            let targets = prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
+            (Some(dirs.merged.clone()), Some((lowerdirs, dirs)), targets)
         }
-        Some(Source::Dir(dir)) => (Some(dir.clone()), None),
-        None => (None, None),
+        Some(Source::Dir(dir)) => {
+            chroot::ensure_mount_points(dir, &MOUNT_POINTS)?;
+            let targets = volumes
+                .iter()
+                .map(|v| v.prepare(dir))
+                .collect::<Result<_, _>>()?;
+            (Some(dir.clone()), None, targets)
+        }
+        None => (None, None, Vec::new()),
     };
 
     let forwarded = signals::block_forwarded()?;
-    let mut child = spine::spawn(uts::namespaces() | pid::namespaces(), |channel| {
+    let mut child = spine::spawn(flags, |channel| {
         // The child's setup, in order. It is PID 1 of its new PID namespace.
-        uts::set_hostname(&hostname)?;
+        uts::set_hostname(hostname)?;
         mounts::make_private()?;
         if let Some((lowerdirs, dirs)) = &overlay_parts {
             overlay::mount_overlay(lowerdirs, dirs)?;
         }
         if let Some(rootfs) = &rootfs {
-            chroot::ensure_mount_points(rootfs, &["proc", "sys", "dev"])?;
-            let targets: Vec<PathBuf> = volumes
-                .iter()
-                .map(|v| v.prepare(rootfs))
-                .collect::<Result<_, _>>()?;
             pivot::bind_to_itself(rootfs)?;
             for (volume, target) in volumes.iter().zip(&targets) {
                 volumes::bind(volume, target)?;
@@ -97,11 +94,11 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
         if rootfs.is_some() {
             pivot::mount_sys_readonly()?;
             dev::mount_minimal_dev()?;
-            if args.read_only {
+            if container.read_only() {
                 pivot::make_root_read_only()?;
             }
         }
-        if args.init {
+        if container.host.init {
             init::run_as_init(&process, channel)
         } else {
             process.exec()
@@ -114,42 +111,28 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     if let Some(kept) = &mut kept {
         kept.exit_code = Some(code);
     }
-    cgroup.report(&cli::program_name(), args.stats, started.elapsed());
+    cgroup.report(
+        &cli::program_name(),
+        container.host.stats,
+        started.elapsed(),
+    );
     Ok(code)
     // `kept` is dropped here: the record says Exited (or, with --rm, the container is gone).
 }
 // ANCHOR_END: run
 
-/// The record of a container from an image, finished when dropped: marked exited with its
-/// exit code (125 if it never ran), or removed with its upper layer under `--rm`.
-struct Kept<'a> {
-    containers: &'a Containers,
-    record: Record,
-    remove: bool,
-    exit_code: Option<i32>,
-}
-
-impl<'a> Kept<'a> {
-    fn new(containers: &'a Containers, record: Record, remove: bool) -> Result<Kept<'a>, Failure> {
-        containers.save(&record)?;
-        Ok(Kept {
-            containers,
-            record,
-            remove,
-            exit_code: None,
-        })
+/// In the parent, before clone: the mount points and the volumes' targets, made in the
+/// container's upper layer where the image lacks them. Returns the targets under `merged`.
+fn prepare_in_overlay(
+    dirs: &Dirs,
+    lowerdirs: &[PathBuf],
+    volumes: &[Volume],
+) -> Result<Vec<PathBuf>, Failure> {
+    for dir in MOUNT_POINTS {
+        dirs.prepare_mount_point(lowerdirs, Path::new(dir), false)?;
     }
-}
-
-impl Drop for Kept<'_> {
-    fn drop(&mut self) {
-        if self.remove {
-            let _ = self.containers.remove(&self.record.id);
-            return;
-        }
-        self.record.status = Status::Exited;
-        self.record.runtime_pid = None;
-        self.record.exit_code = Some(self.exit_code.unwrap_or(boxcar::exit::RUNTIME_FAILED));
-        let _ = self.containers.save(&self.record);
-    }
+    volumes
+        .iter()
+        .map(|v| dirs.prepare_mount_point(lowerdirs, &v.container, !v.host.is_dir()))
+        .collect()
 }

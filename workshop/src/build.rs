@@ -11,7 +11,12 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace this kit belongs to.
 pub fn workspace_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The workshop crate sits in the workspace's workshop/ directory.
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(crate_dir)
 }
 
 /// A `cargo` command run in the workspace, as the invoking user when run under sudo.

@@ -29,7 +29,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::workshop::build;
+use crate::build;
 
 /// How long any one run of the runtime may take before the check gives up and kills it.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -392,7 +392,8 @@ fn image_cache(probe: &Path) -> Result<PathBuf> {
     if let Some(dir) = CACHE.get() {
         return Ok(dir.clone());
     }
-    use crate::image::{build_busybox, Store};
+    use crate::images::build_busybox;
+    use boxcar::image::Store;
     let dir = Path::new(TEST_ROOTS).join(format!(".images-{}", std::process::id()));
     let store = Store::new(&dir);
     build_busybox(&store, "busybox", &[])?;
@@ -657,7 +658,7 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
     let root = Path::new(TEST_ROOTS).join(format!(
         "{}-{}",
         check.name,
-        crate::state::new_container_id()
+        boxcar::state::new_container_id()
     ));
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let ctx = Ctx {

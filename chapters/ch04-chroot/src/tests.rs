@@ -4,14 +4,19 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 use tempfile::TempDir;
 
-use super::*;
+use boxcar::image::{Compression, Store};
+
+use crate::export::export;
+use crate::extract::{extract_layer, extract_layer_with, Hooked};
+use crate::import::{import, import_layers};
+use crate::unpack::unpack;
 
 // ---------------------------------------------------------------------------------------
 // Building archives, good and hostile.
@@ -187,9 +192,7 @@ fn assert_refused(bytes: Vec<u8>, entry: &str) -> String {
 
     let store_root = tempfile::tempdir().expect("store");
     let store = Store::new(store_root.path());
-    let refused = store
-        .import(&layer, "hostile")
-        .expect_err("import must refuse");
+    let refused = import(&store, &layer, "hostile").expect_err("import must refuse");
     assert_eq!(
         refused.what, failure.what,
         "import refuses as extraction does"
@@ -199,9 +202,7 @@ fn assert_refused(bytes: Vec<u8>, entry: &str) -> String {
     assert!(leftovers.is_empty(), "import left {leftovers:?}");
 
     let gzipped = scene.layer("hostile.tar.gz", &gzip(&bytes));
-    let refused = store
-        .import(&gzipped, "hostile")
-        .expect_err("gzip import must refuse");
+    let refused = import(&store, &gzipped, "hostile").expect_err("gzip import must refuse");
     assert_eq!(refused.what, failure.what);
 
     fs::remove_file(&layer).expect("rm layer");
@@ -293,9 +294,7 @@ fn a_symlink_from_an_earlier_layer_is_not_written_through_either() {
 
     let store_root = tempfile::tempdir().expect("store");
     let store = Store::new(store_root.path());
-    let refused = store
-        .import_layers("layered", &[lower, upper])
-        .expect_err("must refuse");
+    let refused = import_layers(&store, "layered", &[lower, upper]).expect_err("must refuse");
     assert_eq!(refused.what, failure.what);
     assert!(store.list().is_empty());
     assert_eq!(snapshot(scene.outside()), outside_before);
@@ -560,7 +559,7 @@ fn import_stores_plain_and_gzip_layers_under_their_digest() {
         (&plain, "plain", Compression::None, ".tar"),
         (&gzipped, "zipped", Compression::Gzip, ".tar.gz"),
     ] {
-        let manifest = store.import(file, name).expect("import");
+        let manifest = import(&store, file, name).expect("import");
         assert_eq!(manifest.name, name);
         assert_eq!(manifest.layers.len(), 1);
         let layer = &manifest.layers[0];
@@ -593,7 +592,7 @@ fn import_stores_plain_and_gzip_layers_under_their_digest() {
         );
     }
     let dest = root.path().join("unpacked");
-    store.unpack("zipped", &dest).expect("unpack");
+    unpack(&store, "zipped", &dest).expect("unpack");
     assert_eq!(
         fs::read_to_string(dest.join("etc/hostname")).expect("hostname"),
         "sample\n"
@@ -609,8 +608,8 @@ fn list_remove_and_names() {
     );
     let file = root.path().join("sample.tar");
     fs::write(&file, sample_tar()).expect("write");
-    store.import(&file, "zeta").expect("zeta");
-    store.import(&file, "alpha-1.0").expect("alpha");
+    import(&store, &file, "zeta").expect("zeta");
+    import(&store, &file, "alpha-1.0").expect("alpha");
     let listed: Vec<(String, usize, u64)> = store
         .list()
         .into_iter()
@@ -622,15 +621,11 @@ fn list_remove_and_names() {
         [("alpha-1.0".into(), 1, size), ("zeta".into(), 1, size)]
     );
 
-    let again = store
-        .import(&file, "zeta")
-        .expect_err("an existing name is refused");
+    let again = import(&store, &file, "zeta").expect_err("an existing name is refused");
     assert!(again.to_string().contains("already exists"), "{again}");
     store.remove("zeta").expect("remove");
     assert_eq!(store.list().len(), 1);
-    store
-        .import(&file, "zeta")
-        .expect("after remove, the name is free");
+    import(&store, &file, "zeta").expect("after remove, the name is free");
 
     for bad in [
         "",
@@ -641,7 +636,7 @@ fn list_remove_and_names() {
         "..",
         &"x".repeat(65),
     ] {
-        let failure = store.import(&file, bad).expect_err(bad);
+        let failure = import(&store, &file, bad).expect_err(bad);
         assert!(
             failure.to_string().starts_with("invalid image name"),
             "{failure}"
@@ -652,19 +647,16 @@ fn list_remove_and_names() {
         .to_string()
         .starts_with("no image named nothing — list images with `images`"));
     assert!(store.remove("nothing").is_err());
-    assert!(store
-        .import(&root.path().join("absent.tar"), "absent")
-        .is_err());
+    assert!(import(&store, &root.path().join("absent.tar"), "absent").is_err());
     let empty = root.path().join("empty.tar");
     fs::write(&empty, b"").expect("empty");
-    assert!(store
-        .import(&empty, "empty")
+    assert!(import(&store, &empty, "empty")
         .expect_err("empty")
         .to_string()
         .contains("empty"));
     let junk = root.path().join("junk.tar");
     fs::write(&junk, vec![b'j'; 2048]).expect("junk");
-    let failure = store.import(&junk, "junk").expect_err("junk");
+    let failure = import(&store, &junk, "junk").expect_err("junk");
     assert!(
         failure.to_string().contains("not a readable tar archive"),
         "{failure}"
@@ -706,7 +698,7 @@ fn a_leftover_of_a_dead_import_is_swept_by_the_next_one() {
     fs::create_dir_all(&mine).expect("live");
     let file = root.path().join("sample.tar");
     fs::write(&file, sample_tar()).expect("write");
-    store.import(&file, "fresh").expect("import");
+    import(&store, &file, "fresh").expect("import");
     assert!(!leftover.exists());
     assert!(mine.exists(), "a live process's work is left alone");
 }
@@ -725,13 +717,11 @@ fn a_multi_layer_image_unpacks_in_order() {
         })),
     )
     .expect("upper");
-    let manifest = store
-        .import_layers("stack", &[lower, upper])
-        .expect("import");
+    let manifest = import_layers(&store, "stack", &[lower, upper]).expect("import");
     assert_eq!(manifest.layers.len(), 2);
     assert_eq!(manifest.layers[1].compression, Compression::Gzip);
     let dest = root.path().join("rootfs");
-    store.unpack("stack", &dest).expect("unpack");
+    unpack(&store, "stack", &dest).expect("unpack");
     assert_eq!(
         fs::read_to_string(dest.join("etc/hostname")).expect("hostname"),
         "upper\n"
@@ -767,15 +757,13 @@ fn a_failed_unpack_leaves_neither_dest_nor_a_temporary_directory() {
     let (root, store) = store();
     let sample = root.path().join("sample.tar");
     fs::write(&sample, sample_tar()).expect("write");
-    let manifest = store.import(&sample, "tampered").expect("import");
+    let manifest = import(&store, &sample, "tampered").expect("import");
     let blob = store.layer_path("tampered", &manifest.layers[0]);
 
     // A blob changed after import: the digest no longer matches.
     fs::write(&blob, tar_of(|b| file(b, "other", 0o644, b"changed\n"))).expect("tamper");
     let dest = root.path().join("rootfs");
-    let failure = store
-        .unpack("tampered", &dest)
-        .expect_err("digest mismatch");
+    let failure = unpack(&store, "tampered", &dest).expect_err("digest mismatch");
     assert!(failure.to_string().contains("is damaged"), "{failure}");
     assert!(!dest.exists());
     assert!(siblings(root.path(), "rootfs").is_empty());
@@ -789,7 +777,7 @@ fn a_failed_unpack_leaves_neither_dest_nor_a_temporary_directory() {
         }),
     )
     .expect("tamper");
-    let failure = store.unpack("tampered", &dest).expect_err("hostile");
+    let failure = unpack(&store, "tampered", &dest).expect_err("hostile");
     assert!(failure.to_string().contains("\"../escape\""), "{failure}");
     assert!(!dest.exists());
     assert!(!root.path().join("escape").exists());
@@ -797,7 +785,7 @@ fn a_failed_unpack_leaves_neither_dest_nor_a_temporary_directory() {
 
     // And an existing dest is refused, untouched.
     fs::create_dir(&dest).expect("dest");
-    let failure = store.unpack("tampered", &dest).expect_err("exists");
+    let failure = unpack(&store, "tampered", &dest).expect_err("exists");
     assert!(failure.to_string().contains("already exists"), "{failure}");
     assert!(dest.exists());
 }
@@ -813,27 +801,23 @@ fn export_then_import_gives_the_same_files() {
         tar_of(|b| file(b, "etc/hostname", 0o600, b"exported\n")),
     )
     .expect("upper");
-    store
-        .import_layers("original", &[lower, upper])
-        .expect("import");
+    import_layers(&store, "original", &[lower, upper]).expect("import");
 
     let exported = root.path().join("out/original.tar");
     fs::create_dir(root.path().join("out")).expect("out");
-    store.export("original", &exported).expect("export");
+    export(&store, "original", &exported).expect("export");
     assert_eq!(
         siblings(&root.path().join("out"), ""),
         ["original.tar"],
         "only the tar is left"
     );
-    let manifest = store.import(&exported, "copy").expect("import the export");
+    let manifest = import(&store, &exported, "copy").expect("import the export");
     assert_eq!(manifest.layers[0].compression, Compression::None);
 
     let original = root.path().join("original");
     let copy = root.path().join("copy");
-    store
-        .unpack("original", &original)
-        .expect("unpack original");
-    store.unpack("copy", &copy).expect("unpack copy");
+    unpack(&store, "original", &original).expect("unpack original");
+    unpack(&store, "copy", &copy).expect("unpack copy");
     assert_eq!(snapshot(&copy), snapshot(&original));
     let hello = fs::metadata(copy.join("bin/hello")).expect("hello");
     assert_eq!(hello.nlink(), 2, "the hard link survives the round trip");
@@ -842,7 +826,7 @@ fn export_then_import_gives_the_same_files() {
         Path::new("hello")
     );
 
-    assert!(store.export("missing", &root.path().join("x.tar")).is_err());
+    assert!(export(&store, "missing", &root.path().join("x.tar")).is_err());
     assert!(!root.path().join("x.tar").exists());
     let leftovers: Vec<_> = siblings(store.root(), ".");
     assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -851,96 +835,10 @@ fn export_then_import_gives_the_same_files() {
 #[test]
 fn the_rfc3339_dates_are_right() {
     use std::time::{Duration, UNIX_EPOCH};
-    let at = |seconds| import::rfc3339(UNIX_EPOCH + Duration::from_secs(seconds));
+    let at = |seconds| boxcar::image::rfc3339(UNIX_EPOCH + Duration::from_secs(seconds));
     assert_eq!(at(0), "1970-01-01T00:00:00Z");
     assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
-}
-
-// ---------------------------------------------------------------------------------------
-// The busybox image.
-
-#[test]
-fn the_busybox_image_has_busybox_its_applets_and_etc() {
-    let host = fs::metadata(busybox::HOST_BUSYBOX)
-        .expect("/bin/busybox is missing: apt-get install busybox-static (./setup.sh does it)");
-    let (root, store) = store();
-    let probe = root.path().join("probe");
-    fs::write(&probe, b"#!/bin/sh\n").expect("probe");
-    let extra = [(probe, "/usr/local/bin/probe".to_string())];
-    let manifest = build_busybox(&store, "busybox", &extra).expect("build");
-    assert_eq!(manifest.layers[0].compression, Compression::Gzip);
-
-    let rootfs = root.path().join("rootfs");
-    store.unpack("busybox", &rootfs).expect("unpack");
-    let busybox = fs::symlink_metadata(rootfs.join("bin/busybox")).expect("busybox");
-    assert!(busybox.is_file(), "/bin/busybox is the binary, not a link");
-    assert_eq!(
-        busybox.len(),
-        host.len(),
-        "/bin/busybox was not overwritten"
-    );
-    assert_eq!(
-        fs::read_link(rootfs.join("bin/sh")).expect("sh"),
-        Path::new("/bin/busybox")
-    );
-    assert!(fs::symlink_metadata(rootfs.join("bin/ls"))
-        .expect("ls")
-        .is_symlink());
-    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).expect("passwd");
-    assert!(
-        passwd.starts_with("root:x:0:0:root:/root:/bin/sh\n"),
-        "{passwd}"
-    );
-    assert!(passwd.contains("nobody:x:65534:65534:nobody:/nonexistent:/bin/false"));
-    let group = fs::read_to_string(rootfs.join("etc/group")).expect("group");
-    assert_eq!(group, "root:x:0:\nnogroup:x:65534:\n");
-    let os_release = fs::read_to_string(rootfs.join("etc/os-release")).expect("os-release");
-    assert!(os_release.contains("ID=boxcar-busybox\n"), "{os_release}");
-    assert!(
-        os_release.contains("NAME=\"boxcar busybox\"\n"),
-        "{os_release}"
-    );
-    assert!(!os_release.contains("VERSION_ID=unknown"), "{os_release}");
-    for dir in [
-        "proc", "sys", "dev", "root", "home", "var", "run", "mnt", "etc",
-    ] {
-        assert!(rootfs.join(dir).is_dir(), "/{dir}");
-    }
-    assert_eq!(
-        fs::metadata(rootfs.join("tmp"))
-            .expect("tmp")
-            .permissions()
-            .mode()
-            & 0o7777,
-        0o1777
-    );
-    let probe = fs::metadata(rootfs.join("usr/local/bin/probe")).expect("probe");
-    assert_eq!(probe.permissions().mode() & 0o7777, 0o755);
-
-    // Deterministic: the same busybox gives the same layer.
-    let again = build_busybox(&store, "busybox2", &[]).expect("build again");
-    let plain = build_busybox(&store, "busybox3", &[]).expect("build a third time");
-    assert_eq!(again.layers[0].digest, plain.layers[0].digest);
-}
-
-#[test]
-fn a_dynamic_busybox_is_refused_with_the_package_to_install() {
-    let (_root, store) = store();
-    // /bin/sh on Debian and Ubuntu is dynamically linked (dash or bash).
-    let failure = busybox::build_busybox_from(&store, "busybox", Path::new("/bin/sh"), &[])
-        .expect_err("dynamic");
-    assert!(
-        failure.to_string().contains("dynamically linked"),
-        "{failure}"
-    );
-    assert!(
-        failure
-            .to_string()
-            .contains("apt-get install busybox-static"),
-        "{failure}"
-    );
-    assert!(store.list().is_empty());
 }
 
 #[test]
@@ -966,9 +864,9 @@ fn unpack_applies_whiteouts_and_opaque_directories_between_layers() {
         }),
     );
     let store = Store::new(&scene.sandbox.path().join("state"));
-    store.import_layers("layered", &[lower, upper]).unwrap();
+    import_layers(&store, "layered", &[lower, upper]).unwrap();
     let dest = scene.sandbox.path().join("unpacked");
-    store.unpack("layered", &dest).unwrap();
+    unpack(&store, "layered", &dest).unwrap();
     let mut found: Vec<String> = snapshot(&dest)
         .keys()
         .map(|p| p.display().to_string())

@@ -16,9 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::build;
-use crate::cgroupfs::{self, Layout};
-use crate::image::{build_busybox, Store};
+use crate::build;
+use boxcar::cgroupfs::{self, Layout};
+use boxcar::image::Store;
+
+use crate::images::build_busybox;
 
 /// Timed runs per command, unless `--runs` says otherwise.
 pub const DEFAULT_RUNS: u32 = 50;
@@ -257,7 +259,7 @@ fn prepare(work: &Workdir) -> Result<Prepared> {
     );
     let store = Store::new(&state_root);
     build_busybox(&store, "busybox", &[])?;
-    store.unpack("busybox", &rootfs)?;
+    ch04_solution::unpack::unpack(&store, "busybox", &rootfs)?;
     std::fs::create_dir(&bundle).with_context(|| format!("cannot create {}", bundle.display()))?;
     run_quietly(
         Command::new("runc").arg("spec").current_dir(&bundle),
@@ -593,7 +595,7 @@ fn machine(layout: Layout) -> Machine {
             Layout::Unknown => "none found",
         },
         scratch_fs: filesystem_of(Path::new(SCRATCH_PARENT)),
-        date: crate::image::import::rfc3339(std::time::SystemTime::now())
+        date: boxcar::image::rfc3339(std::time::SystemTime::now())
             .get(..10)
             .unwrap_or_default()
             .to_string(),
@@ -870,7 +872,7 @@ impl Workdir {
     fn create() -> Result<Workdir> {
         let path = Path::new(SCRATCH_PARENT).join(format!(
             "{SCRATCH_PREFIX}{}",
-            crate::state::new_container_id()
+            boxcar::state::new_container_id()
         ));
         std::fs::DirBuilder::new()
             .mode(0o700)

@@ -10,49 +10,49 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header, HeaderMode};
 
-use super::scratch::Scratch;
-use super::{io_failure, Store};
-use crate::Failure;
+use boxcar::image::scratch::Scratch;
+use boxcar::image::Store;
+use boxcar::Failure;
 
-impl Store {
-    /// Write image `name`'s root filesystem to `out` as one tar: symlinks as symlinks (never
-    /// followed), modes with their setuid, setgid and sticky bits, numeric owners, mtimes.
-    /// The tar is written to a temporary file beside `out` and renamed over it at the end,
-    /// so `out` is never a half-written archive.
-    pub fn export(&self, name: &str, out: &Path) -> Result<(), Failure> {
-        self.manifest(name)?;
-        let work = Scratch::dir_in(&self.root, "export", 0o700)?;
-        let rootfs = work.path().join("rootfs");
-        self.unpack(name, &rootfs)?;
-        let parent = match out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let partial = Scratch::path_in(parent, "export.tar");
-        let failed = |error| {
-            io_failure(
-                format!("cannot export image {name} to {}", out.display()),
-                error,
-            )
-        };
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(partial.path())
-            .map_err(failed)?;
-        let mut builder = tar::Builder::new(BufWriter::new(file));
-        builder.follow_symlinks(false);
-        builder.mode(HeaderMode::Complete);
-        append_tree(&mut builder, &rootfs, Path::new(""), &mut HashMap::new()).map_err(failed)?;
-        let file = builder
-            .into_inner()
-            .map_err(failed)?
-            .into_inner()
-            .map_err(|error| failed(error.into_error()))?;
-        file.sync_all().map_err(failed)?;
-        partial.rename_to(out).map_err(failed)
-    }
+use crate::unpack::unpack;
+
+/// Write image `name`'s root filesystem to `out` as one tar: symlinks as symlinks (never
+/// followed), modes with their setuid, setgid and sticky bits, numeric owners, mtimes.
+/// The tar is written to a temporary file beside `out` and renamed over it at the end,
+/// so `out` is never a half-written archive.
+pub fn export(store: &Store, name: &str, out: &Path) -> Result<(), Failure> {
+    store.manifest(name)?;
+    let work = Scratch::dir_in(store.root(), "export", 0o700)?;
+    let rootfs = work.path().join("rootfs");
+    unpack(store, name, &rootfs)?;
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let partial = Scratch::path_in(parent, "export.tar");
+    let failed = |error| {
+        Failure::io(
+            format!("cannot export image {name} to {}", out.display()),
+            error,
+        )
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(partial.path())
+        .map_err(failed)?;
+    let mut builder = tar::Builder::new(BufWriter::new(file));
+    builder.follow_symlinks(false);
+    builder.mode(HeaderMode::Complete);
+    append_tree(&mut builder, &rootfs, Path::new(""), &mut HashMap::new()).map_err(failed)?;
+    let file = builder
+        .into_inner()
+        .map_err(failed)?
+        .into_inner()
+        .map_err(|error| failed(error.into_error()))?;
+    file.sync_all().map_err(failed)?;
+    partial.rename_to(out).map_err(failed)
 }
 
 /// Add everything under `root/dir` to the tar, each directory before what it holds, sorted

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cgroupfs::{self, Layout};
+use boxcar::cgroupfs::{self, Layout};
 
 /// How a check came out.
 #[derive(Debug, Clone, PartialEq, Eq)]

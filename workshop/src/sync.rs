@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::build::{chapters_in, workspace_dir};
+use crate::build::{chapters_in, workspace_dir};
 
 /// The file in each starter that records what was generated.
 pub const MANIFEST: &str = ".generated";
@@ -453,7 +453,7 @@ pub fn f(a: u32) -> u32 {
 
     fn scratch_workspace() -> PathBuf {
         let dir =
-            std::env::temp_dir().join(format!("boxcar-sync-{}", crate::state::new_container_id()));
+            std::env::temp_dir().join(format!("boxcar-sync-{}", boxcar::state::new_container_id()));
         let solution = dir.join("solutions/ch03-x/src");
         std::fs::create_dir_all(&solution).unwrap();
         std::fs::write(solution.join("lib.rs"), SOLUTION).unwrap();

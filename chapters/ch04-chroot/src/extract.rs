@@ -41,9 +41,10 @@ use filetime::FileTime;
 use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
-use super::import::Tee;
-use super::{io_failure, Compression};
-use crate::Failure;
+use boxcar::image::Compression;
+use boxcar::Failure;
+
+use crate::import::Tee;
 
 /// Names longer than this cannot be created (PATH_MAX counts the closing NUL).
 const PATH_MAX: usize = libc::PATH_MAX as usize;
@@ -51,7 +52,7 @@ const PATH_MAX: usize = libc::PATH_MAX as usize;
 const NAME_MAX: usize = libc::NAME_MAX as usize;
 
 /// The first two bytes of every gzip stream (RFC 1952, section 2.3.1).
-pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 const UNSAFE_HINT: &str = "this archive is not a safe image, so it is refused and nothing was \
      written outside the destination; make images from a directory with `tar -C DIR -cf FILE .`";
@@ -94,11 +95,9 @@ pub enum Hooked {
     Done,
 }
 
-/// Sees each checked entry and the destination before it is written. [`Store::unpack`] uses
-/// one to apply OCI whiteouts (`.wh.NAME`) as removals; chapter 06 uses one to turn them into
-/// overlayfs's own whiteouts.
-///
-/// [`Store::unpack`]: super::Store::unpack
+/// Sees each checked entry and the destination before it is written.
+/// [`unpack`](crate::unpack::unpack) uses one to apply OCI whiteouts (`.wh.NAME`) as
+/// removals; chapter 06 uses one to turn them into overlayfs's own whiteouts.
 pub type Hook<'a> = dyn FnMut(&LayerEntry, &Path) -> Result<Hooked, Failure> + 'a;
 
 /// Extract the layer `layer` (tar or tar.gz) into the existing directory `dest`.
@@ -106,25 +105,44 @@ pub type Hook<'a> = dyn FnMut(&LayerEntry, &Path) -> Result<Hooked, Failure> + '
 /// Entries are applied in order over what `dest` holds, so a later layer replaces files of
 /// an earlier one. A refused entry stops the extraction with a failure that names it;
 /// what was extracted before it stays (extract into a scratch directory, as
-/// [`Store::unpack`](super::Store::unpack) does, to keep nothing).
+/// [`unpack`](crate::unpack::unpack) does, to keep nothing).
 pub fn extract_layer(layer: &Path, dest: &Path) -> Result<(), Failure> {
     extract_layer_with(layer, dest, &mut |_, _| Ok(Hooked::Extract))
 }
 
 /// [`extract_layer`], showing every entry that passed the safety rules to `hook` first.
 pub fn extract_layer_with(layer: &Path, dest: &Path, hook: &mut Hook<'_>) -> Result<(), Failure> {
-    extract_verified(layer, dest, hook).map(|_digest| ())
+    extract_hashing(layer, dest, hook).map(|_digest| ())
+}
+
+/// Extract the layer blob `layer` into `dest`, checking on the way that its bytes still
+/// hash to `expected` (the digest's hex digits, as the manifest names the blob).
+///
+/// This is where a layer's digest is verified: once, when it is extracted. From then on the
+/// extracted directory is trusted, as Docker trusts its own, so a warm start never hashes
+/// again. A blob changed since import is refused — after its entries were written, so
+/// extract into a scratch directory that is dropped on failure.
+pub fn extract_checked(
+    layer: &Path,
+    expected: &str,
+    dest: &Path,
+    hook: &mut Hook<'_>,
+) -> Result<(), Failure> {
+    let digest = extract_hashing(layer, dest, hook)?;
+    if digest != expected {
+        return Err(Failure::new(format!(
+            "layer {expected} is damaged: its sha256 is now {digest}"
+        ))
+        .hint("the file changed since it was imported: remove the image and import it again"));
+    }
+    Ok(())
 }
 
 /// Extract `layer` into `dest` and return the sha256 of the layer file, in hex.
-pub(crate) fn extract_verified(
-    layer: &Path,
-    dest: &Path,
-    hook: &mut Hook<'_>,
-) -> Result<String, Failure> {
+fn extract_hashing(layer: &Path, dest: &Path, hook: &mut Hook<'_>) -> Result<String, Failure> {
     let file = File::open(layer)
-        .map_err(|error| io_failure(format!("cannot open layer {}", layer.display()), error))?;
-    let mut source = Tee::new(file, io::sink(), indicatif::ProgressBar::hidden());
+        .map_err(|error| Failure::io(format!("cannot open layer {}", layer.display()), error))?;
+    let mut source = Tee::new(file, io::sink());
     let mut directories = BTreeMap::new();
     for_each_entry(&mut source, layer, |entry| {
         let Some(checked) = check(entry, &Disk(dest))? else {
@@ -146,7 +164,7 @@ pub(crate) fn extract_verified(
 
 /// Check every entry of a layer stream against `model` (what earlier layers of the same
 /// image made), without writing anything; returns how the stream is compressed.
-pub(crate) fn check_stream(
+pub fn check_stream(
     reader: impl Read,
     label: &Path,
     model: &mut Model,
@@ -192,7 +210,7 @@ fn for_each_entry<'r>(
 
 /// What is at a path, as far as the rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Found {
+pub enum Found {
     Nothing,
     Directory,
     File,
@@ -202,7 +220,7 @@ pub(crate) enum Found {
 
 /// Where the rules look up what earlier entries made: the destination itself while
 /// extracting, a model of it while only checking.
-pub(crate) trait Tree {
+pub trait Tree {
     fn found(&self, path: &Path) -> Result<Found, Failure>;
 }
 
@@ -215,7 +233,7 @@ impl Tree for Disk<'_> {
         match fs::symlink_metadata(&full) {
             Ok(meta) => Ok(classify(meta.file_type())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Found::Nothing),
-            Err(error) => Err(io_failure(
+            Err(error) => Err(Failure::io(
                 format!("cannot look at {}", full.display()),
                 error,
             )),
@@ -238,7 +256,7 @@ fn classify(file_type: fs::FileType) -> Found {
 /// What the entries checked so far would have made, for checking an archive at import
 /// without extracting it.
 #[derive(Debug, Default)]
-pub(crate) struct Model(BTreeMap<PathBuf, Found>);
+pub struct Model(BTreeMap<PathBuf, Found>);
 
 impl Tree for Model {
     fn found(&self, path: &Path) -> Result<Found, Failure> {
@@ -270,7 +288,7 @@ impl Model {
 
 /// Apply the safety rules to one entry. `None` for entries that create nothing: PAX global
 /// headers, and the root directory itself (`./`), whose mode is the runtime's to choose.
-pub(crate) fn check<R: Read>(
+pub fn check<R: Read>(
     entry: &tar::Entry<'_, R>,
     tree: &impl Tree,
 ) -> Result<Option<LayerEntry>, Failure> {
@@ -523,7 +541,7 @@ fn shown(raw: &[u8]) -> String {
 fn apply(entry: &LayerEntry, data: &mut impl Read, dest: &Path) -> Result<(), Failure> {
     let target = dest.join(&entry.path);
     let failed =
-        |error: io::Error| io_failure(format!("cannot create {}", target.display()), error);
+        |error: io::Error| Failure::io(format!("cannot create {}", target.display()), error);
     make_parents(dest, &entry.path)?;
     make_room(&target, &entry.kind)?;
     match &entry.kind {
@@ -568,7 +586,7 @@ fn make_parents(dest: &Path, path: &Path) -> Result<(), Failure> {
         if fs::symlink_metadata(&parent).is_ok() {
             continue;
         }
-        let failed = |error| io_failure(format!("cannot create {}", parent.display()), error);
+        let failed = |error| Failure::io(format!("cannot create {}", parent.display()), error);
         fs::DirBuilder::new()
             .mode(0o755)
             .create(&parent)
@@ -582,7 +600,7 @@ fn make_parents(dest: &Path, path: &Path) -> Result<(), Failure> {
 /// the entry is one too (the two merge). remove_file removes a symlink, not its target;
 /// remove_dir_all does not follow the symlinks inside.
 fn make_room(target: &Path, kind: &EntryKind) -> Result<(), Failure> {
-    let failed = |error| io_failure(format!("cannot replace {}", target.display()), error);
+    let failed = |error| Failure::io(format!("cannot replace {}", target.display()), error);
     match fs::symlink_metadata(target) {
         Err(_) => Ok(()),
         Ok(meta) if meta.is_dir() && *kind == EntryKind::Directory => Ok(()),
@@ -594,7 +612,7 @@ fn make_room(target: &Path, kind: &EntryKind) -> Result<(), Failure> {
 /// A regular file, created with O_CREAT|O_EXCL (`create_new`), which never follows a
 /// symlink (open(2)); owner, mode and mtime are then set on the open file, not the path.
 fn write_file(target: &Path, entry: &LayerEntry, data: &mut impl Read) -> Result<(), Failure> {
-    let failed = |error| io_failure(format!("cannot write {}", target.display()), error);
+    let failed = |error| Failure::io(format!("cannot write {}", target.display()), error);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -620,7 +638,7 @@ fn own(path: &Path, entry: &LayerEntry) -> Result<(), Failure> {
         return Ok(());
     }
     std::os::unix::fs::lchown(path, Some(entry.uid), Some(entry.gid))
-        .map_err(|error| io_failure(format!("cannot chown {}", path.display()), error))
+        .map_err(|error| Failure::io(format!("cannot chown {}", path.display()), error))
 }
 
 fn running_as_root() -> bool {
@@ -632,7 +650,7 @@ fn running_as_root() -> bool {
 fn set_mtime(path: &Path, entry: &LayerEntry) -> Result<(), Failure> {
     let time = FileTime::from_unix_time(entry.mtime, 0);
     filetime::set_symlink_file_times(path, time, time)
-        .map_err(|error| io_failure(format!("cannot set the time of {}", path.display()), error))
+        .map_err(|error| Failure::io(format!("cannot set the time of {}", path.display()), error))
 }
 
 /// Set the directories' modes and mtimes once the layer is in: writing into a directory
@@ -657,7 +675,7 @@ fn finish_directories(
         }
         let full = dest.join(path);
         let failed =
-            |error| io_failure(format!("cannot set the mode of {}", full.display()), error);
+            |error| Failure::io(format!("cannot set the mode of {}", full.display()), error);
         let directory = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)

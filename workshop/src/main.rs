@@ -11,7 +11,7 @@
 
 use clap::{Parser, Subcommand};
 
-use boxcar::workshop::{bench, doctor, sync, verify};
+use workshop::{bench, doctor, sync, verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo boxcar", about = "The boxcar workshop's commands")]
@@ -67,7 +67,8 @@ enum Command {
 
 /// Build `busybox` into the store under `$BOXCAR_ROOT` unless it is there already.
 fn setup_images() -> anyhow::Result<bool> {
-    use boxcar::image::{build_busybox, Store};
+    use boxcar::image::Store;
+    use workshop::images::build_busybox;
     let store = Store::new(&boxcar::state::root());
     if store.manifest("busybox").is_ok() {
         println!("busybox is already in {}", store.root().display());
@@ -83,47 +84,47 @@ fn setup_images() -> anyhow::Result<bool> {
 }
 
 fn main() {
-    let ok = match Cli::parse().command {
-        Command::Doctor => Ok(doctor::report()),
-        Command::Verify { chapter, solution } => {
-            let target = if solution {
-                verify::Target::Solution
-            } else {
-                verify::Target::Starter
-            };
-            verify::verify(chapter, target)
-        }
-        Command::Sync { check: true, .. } => sync::check(&boxcar::workshop::build::workspace_dir())
-            .map(|()| {
-                println!("chapters/ is in sync with solutions/");
-                true
+    let ok =
+        match Cli::parse().command {
+            Command::Doctor => Ok(doctor::report()),
+            Command::Verify { chapter, solution } => {
+                let target = if solution {
+                    verify::Target::Solution
+                } else {
+                    verify::Target::Starter
+                };
+                verify::verify(chapter, target)
+            }
+            Command::Sync { check: true, .. } => sync::check(&workshop::build::workspace_dir())
+                .map(|()| {
+                    println!("chapters/ is in sync with solutions/");
+                    true
+                }),
+            Command::Sync { force, .. } => sync::sync(&workshop::build::workspace_dir(), force)
+                .map(|report| {
+                    for line in &report {
+                        println!("{line}");
+                    }
+                    println!("chapters/ regenerated ({} changes)", report.len());
+                    true
+                }),
+            Command::Reset { chapter } => sync::reset(&workshop::build::workspace_dir(), chapter)
+                .map(|()| {
+                    println!("chapter {chapter:02} is a fresh starter again");
+                    true
+                }),
+            Command::CheckStarters => verify::check_starters(),
+            Command::SetupImages => setup_images(),
+            Command::Bench {
+                runtime,
+                runs,
+                write_book,
+            } => bench::bench(&bench::Options {
+                runtime,
+                runs,
+                write_book,
             }),
-        Command::Sync { force, .. } => sync::sync(&boxcar::workshop::build::workspace_dir(), force)
-            .map(|report| {
-                for line in &report {
-                    println!("{line}");
-                }
-                println!("chapters/ regenerated ({} changes)", report.len());
-                true
-            }),
-        Command::Reset { chapter } => {
-            sync::reset(&boxcar::workshop::build::workspace_dir(), chapter).map(|()| {
-                println!("chapter {chapter:02} is a fresh starter again");
-                true
-            })
-        }
-        Command::CheckStarters => verify::check_starters(),
-        Command::SetupImages => setup_images(),
-        Command::Bench {
-            runtime,
-            runs,
-            write_book,
-        } => bench::bench(&bench::Options {
-            runtime,
-            runs,
-            write_book,
-        }),
-    };
+        };
     match ok {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),

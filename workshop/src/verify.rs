@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::build;
+use crate::build;
 
 /// Which binary of a chapter to verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,10 +21,12 @@ use std::process::Command;
 use flate2::write::GzEncoder;
 use tar::{EntryType, Header};
 
-use super::scratch::Scratch;
-use super::{io_failure, Manifest, Store};
-use crate::workshop::doctor::has_interpreter;
-use crate::Failure;
+use boxcar::image::scratch::Scratch;
+use boxcar::image::{check_name, Manifest, Store};
+use boxcar::Failure;
+use ch04_solution::import::import;
+
+use crate::doctor::has_interpreter;
 
 /// Where busybox-static puts the binary on Debian and Ubuntu.
 pub const HOST_BUSYBOX: &str = "/bin/busybox";
@@ -59,10 +61,10 @@ pub fn build_busybox_from(
     busybox: &Path,
     extra: &[(PathBuf, String)],
 ) -> Result<Manifest, Failure> {
-    super::check_name(name)?;
+    check_name(name)?;
     let tree = busybox_tree(busybox, extra)?;
     std::fs::create_dir_all(store.root()).map_err(|error| {
-        io_failure(
+        Failure::io(
             format!("cannot create the image store {}", store.root().display()),
             error,
         )
@@ -70,8 +72,8 @@ pub fn build_busybox_from(
     let work = Scratch::dir_in(store.root(), "busybox", 0o700)?;
     let layer = work.path().join("busybox.tar.gz");
     write_layer(&layer, &tree)
-        .map_err(|error| io_failure(format!("cannot write {}", layer.display()), error))?;
-    store.import(&layer, name)
+        .map_err(|error| Failure::io(format!("cannot write {}", layer.display()), error))?;
+    import(store, &layer, name)
 }
 
 /// Every path of the image and what it is, sorted (a BTreeMap of paths sorts each
@@ -81,7 +83,7 @@ fn busybox_tree(
     extra: &[(PathBuf, String)],
 ) -> Result<BTreeMap<PathBuf, Node>, Failure> {
     let binary = std::fs::read(busybox).map_err(|error| {
-        io_failure(format!("cannot read {}", busybox.display()), error).hint(INSTALL_HINT)
+        Failure::io(format!("cannot read {}", busybox.display()), error).hint(INSTALL_HINT)
     })?;
     if has_interpreter(&binary) {
         return Err(Failure::new(format!(
@@ -168,7 +170,7 @@ fn add_extra(
         return Err(taken("the image already has a file or directory there"));
     }
     let bytes = std::fs::read(host)
-        .map_err(|error| io_failure(format!("cannot read {}", host.display()), error))?;
+        .map_err(|error| Failure::io(format!("cannot read {}", host.display()), error))?;
     if !insert(tree, relative, Node::File(bytes, 0o755)) {
         return Err(taken("a directory on its way is a file in the image"));
     }
@@ -218,7 +220,7 @@ fn run(busybox: &Path, arg: &str) -> Result<String, Failure> {
     let output = Command::new(busybox)
         .arg(arg)
         .output()
-        .map_err(|error| io_failure(format!("cannot run {} {arg}", busybox.display()), error))?;
+        .map_err(|error| Failure::io(format!("cannot run {} {arg}", busybox.display()), error))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     Ok(text)
@@ -281,4 +283,108 @@ fn write_layer(path: &Path, tree: &BTreeMap<PathBuf, Node>) -> io::Result<()> {
         .into_inner()
         .map_err(|error| error.into_error())?
         .sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use boxcar::image::{Compression, Store};
+    use ch04_solution::unpack::unpack;
+    use tempfile::TempDir;
+
+    use super::*;
+
+    fn store() -> (TempDir, Store) {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(root.path());
+        (root, store)
+    }
+    // ---------------------------------------------------------------------------------------
+    // The busybox image.
+
+    #[test]
+    fn the_busybox_image_has_busybox_its_applets_and_etc() {
+        let host = fs::metadata(HOST_BUSYBOX)
+            .expect("/bin/busybox is missing: apt-get install busybox-static (./setup.sh does it)");
+        let (root, store) = store();
+        let probe = root.path().join("probe");
+        fs::write(&probe, b"#!/bin/sh\n").expect("probe");
+        let extra = [(probe, "/usr/local/bin/probe".to_string())];
+        let manifest = build_busybox(&store, "busybox", &extra).expect("build");
+        assert_eq!(manifest.layers[0].compression, Compression::Gzip);
+
+        let rootfs = root.path().join("rootfs");
+        unpack(&store, "busybox", &rootfs).expect("unpack");
+        let busybox = fs::symlink_metadata(rootfs.join("bin/busybox")).expect("busybox");
+        assert!(busybox.is_file(), "/bin/busybox is the binary, not a link");
+        assert_eq!(
+            busybox.len(),
+            host.len(),
+            "/bin/busybox was not overwritten"
+        );
+        assert_eq!(
+            fs::read_link(rootfs.join("bin/sh")).expect("sh"),
+            Path::new("/bin/busybox")
+        );
+        assert!(fs::symlink_metadata(rootfs.join("bin/ls"))
+            .expect("ls")
+            .is_symlink());
+        let passwd = fs::read_to_string(rootfs.join("etc/passwd")).expect("passwd");
+        assert!(
+            passwd.starts_with("root:x:0:0:root:/root:/bin/sh\n"),
+            "{passwd}"
+        );
+        assert!(passwd.contains("nobody:x:65534:65534:nobody:/nonexistent:/bin/false"));
+        let group = fs::read_to_string(rootfs.join("etc/group")).expect("group");
+        assert_eq!(group, "root:x:0:\nnogroup:x:65534:\n");
+        let os_release = fs::read_to_string(rootfs.join("etc/os-release")).expect("os-release");
+        assert!(os_release.contains("ID=boxcar-busybox\n"), "{os_release}");
+        assert!(
+            os_release.contains("NAME=\"boxcar busybox\"\n"),
+            "{os_release}"
+        );
+        assert!(!os_release.contains("VERSION_ID=unknown"), "{os_release}");
+        for dir in [
+            "proc", "sys", "dev", "root", "home", "var", "run", "mnt", "etc",
+        ] {
+            assert!(rootfs.join(dir).is_dir(), "/{dir}");
+        }
+        assert_eq!(
+            fs::metadata(rootfs.join("tmp"))
+                .expect("tmp")
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o1777
+        );
+        let probe = fs::metadata(rootfs.join("usr/local/bin/probe")).expect("probe");
+        assert_eq!(probe.permissions().mode() & 0o7777, 0o755);
+
+        // Deterministic: the same busybox gives the same layer.
+        let again = build_busybox(&store, "busybox2", &[]).expect("build again");
+        let plain = build_busybox(&store, "busybox3", &[]).expect("build a third time");
+        assert_eq!(again.layers[0].digest, plain.layers[0].digest);
+    }
+
+    #[test]
+    fn a_dynamic_busybox_is_refused_with_the_package_to_install() {
+        let (_root, store) = store();
+        // /bin/sh on Debian and Ubuntu is dynamically linked (dash or bash).
+        let failure =
+            build_busybox_from(&store, "busybox", Path::new("/bin/sh"), &[]).expect_err("dynamic");
+        assert!(
+            failure.to_string().contains("dynamically linked"),
+            "{failure}"
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("apt-get install busybox-static"),
+            "{failure}"
+        );
+        assert!(store.list().is_empty());
+    }
 }

@@ -1,0 +1,138 @@
+//! Unpacking an image: every layer, in order, flattened into one directory.
+//!
+//! Each layer is extracted under the safety rules of [`crate::extract`], its digest checked
+//! on the way. The layers are flattened as the OCI image spec says ("Whiteouts"): a
+//! `.wh.NAME` entry removes NAME of the layers below, and `.wh..wh..opq` empties its
+//! directory of what the layers below put there. (Chapter 06 keeps layers apart instead,
+//! with overlayfs's own whiteouts.)
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use boxcar::image::scratch::Scratch;
+use boxcar::image::Store;
+use boxcar::Failure;
+
+use crate::extract::{extract_checked, Hook, Hooked, LayerEntry};
+
+/// Extract every layer of image `name`, in order, into `dest`, which must not exist yet.
+///
+/// The layers go into a sibling temporary directory `dest.tmp-<random>`, renamed to
+/// `dest` only when all of them are in; on any failure it is removed, so `dest` is
+/// either the whole image or absent. Each layer's sha256 is checked on the way: a blob
+/// changed since import is refused.
+///
+/// The layers are flattened as the OCI image spec says ("Whiteouts"): a `.wh.NAME` entry
+/// removes NAME of the layers below, and `.wh..wh..opq` empties its directory of what the
+/// layers below put there. (Chapter 06 keeps layers apart instead, with overlayfs's own
+/// whiteouts; see its `layers` module.)
+pub fn unpack(store: &Store, name: &str, dest: &Path) -> Result<(), Failure> {
+    unpack_each(store, name, dest, &mut |blob, digest, staging| {
+        let mut this_layer = BTreeSet::new();
+        let mut hook =
+            |entry: &LayerEntry, dest: &Path| flatten_whiteout(entry, dest, &mut this_layer);
+        extract_checked(blob, digest, staging, &mut hook)
+    })
+}
+
+/// [`unpack`] without whiteout handling, showing every entry that passed the safety
+/// rules to `hook` first (see [`extract_layer_with`]).
+pub fn unpack_with(
+    store: &Store,
+    name: &str,
+    dest: &Path,
+    hook: &mut Hook<'_>,
+) -> Result<(), Failure> {
+    unpack_each(store, name, dest, &mut |blob, digest, staging| {
+        extract_checked(blob, digest, staging, hook)
+    })
+}
+
+/// Unpack image `name` into `dest` by calling `extract(blob, staging)` for each layer in
+/// order, with the digest the manifest gives the blob.
+fn unpack_each(
+    store: &Store,
+    name: &str,
+    dest: &Path,
+    extract: &mut dyn FnMut(&Path, &str, &Path) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let manifest = store.manifest(name)?;
+    if fs::symlink_metadata(dest).is_ok() {
+        return Err(Failure::new(format!(
+            "cannot unpack image {name} into {}: it already exists",
+            dest.display()
+        ))
+        .hint("unpack into a path that does not exist yet; it is created whole at the end"));
+    }
+    let file_name = dest.file_name().ok_or_else(|| {
+        Failure::new(format!(
+            "cannot unpack into {}: it names no directory",
+            dest.display()
+        ))
+    })?;
+    let parent = match dest.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut staging_name = file_name.to_os_string();
+    staging_name.push(format!(".tmp-{}", boxcar::state::new_container_id()));
+    let staging = Scratch::dir(&parent.join(staging_name), 0o755)?;
+    for layer in &manifest.layers {
+        extract(&store.layer_path(name, layer), layer.hex(), staging.path())?;
+    }
+    staging
+        .rename_to(dest)
+        .map_err(|error| Failure::io(format!("cannot create {}", dest.display()), error))
+}
+
+/// The flattening hook of [`unpack`]: apply an OCI whiteout to what earlier layers
+/// extracted into `dest`, and remember what this layer creates (`this_layer`), which an
+/// opaque marker must keep. The entry's parent directories were checked (no symlink), and a
+/// whiteout names one component in them, so nothing outside `dest` can be removed.
+fn flatten_whiteout(
+    entry: &LayerEntry,
+    dest: &Path,
+    this_layer: &mut BTreeSet<PathBuf>,
+) -> Result<Hooked, Failure> {
+    let name = entry
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let parent = entry.path.parent().unwrap_or(Path::new(""));
+    if name == ".wh..wh..opq" {
+        for child in fs::read_dir(dest.join(parent))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let relative = parent.join(child.file_name());
+            if !this_layer.contains(&relative) {
+                remove_any(&child.path())?;
+            }
+        }
+        return Ok(Hooked::Done);
+    }
+    if let Some(hidden) = name.strip_prefix(".wh.") {
+        remove_any(&dest.join(parent).join(hidden))?;
+        return Ok(Hooked::Done);
+    }
+    this_layer.insert(entry.path.clone());
+    Ok(Hooked::Extract)
+}
+
+/// Remove a file, a symlink (never what it points to) or a whole directory; absent is fine.
+fn remove_any(path: &Path) -> Result<(), Failure> {
+    let removed = match fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    };
+    removed.map_err(|error| {
+        Failure::io(
+            format!("cannot apply a whiteout to {}", path.display()),
+            error,
+        )
+    })
+}

@@ -1,0 +1,94 @@
+//! `export NAME FILE`: an image's root filesystem, its layers flattened, as one plain tar,
+//! as `docker export` writes a container's. Importing that file gives the same files back.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header, HeaderMode};
+
+use boxcar::image::scratch::Scratch;
+use boxcar::image::Store;
+use boxcar::Failure;
+
+use crate::unpack::unpack;
+
+/// Write image `name`'s root filesystem to `out` as one tar: symlinks as symlinks (never
+/// followed), modes with their setuid, setgid and sticky bits, numeric owners, mtimes.
+/// The tar is written to a temporary file beside `out` and renamed over it at the end,
+/// so `out` is never a half-written archive.
+pub fn export(store: &Store, name: &str, out: &Path) -> Result<(), Failure> {
+    store.manifest(name)?;
+    let work = Scratch::dir_in(store.root(), "export", 0o700)?;
+    let rootfs = work.path().join("rootfs");
+    unpack(store, name, &rootfs)?;
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let partial = Scratch::path_in(parent, "export.tar");
+    let failed = |error| {
+        Failure::io(
+            format!("cannot export image {name} to {}", out.display()),
+            error,
+        )
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(partial.path())
+        .map_err(failed)?;
+    let mut builder = tar::Builder::new(BufWriter::new(file));
+    builder.follow_symlinks(false);
+    builder.mode(HeaderMode::Complete);
+    append_tree(&mut builder, &rootfs, Path::new(""), &mut HashMap::new()).map_err(failed)?;
+    let file = builder
+        .into_inner()
+        .map_err(failed)?
+        .into_inner()
+        .map_err(|error| failed(error.into_error()))?;
+    file.sync_all().map_err(failed)?;
+    partial.rename_to(out).map_err(failed)
+}
+
+/// Add everything under `root/dir` to the tar, each directory before what it holds, sorted
+/// by name so the same tree always makes the same tar. A file with several names (hard
+/// links, `first_names` remembers them by device and inode) is stored once; its other
+/// names become hard-link entries.
+fn append_tree<W: io::Write>(
+    builder: &mut tar::Builder<W>,
+    root: &Path,
+    dir: &Path,
+    first_names: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    let mut names = fs::read_dir(root.join(dir))?
+        .map(|entry| entry.map(|entry| entry.file_name()))
+        .collect::<io::Result<Vec<OsString>>>()?;
+    names.sort();
+    for name in names {
+        let relative = dir.join(&name);
+        let path = root.join(&relative);
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_file() && meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = first_names.get(&key) {
+                let mut header = Header::new_gnu();
+                header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                header.set_entry_type(EntryType::Link);
+                header.set_size(0);
+                builder.append_link(&mut header, &relative, first)?;
+                continue;
+            }
+            first_names.insert(key, relative.clone());
+        }
+        builder.append_path_with_name(&path, &relative)?;
+        if meta.is_dir() {
+            append_tree(builder, root, &relative, first_names)?;
+        }
+    }
+    Ok(())
+}
