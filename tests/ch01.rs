@@ -21,14 +21,14 @@ fn checks() -> Vec<Check> {
             "hostname_is_seen_inside",
             "the command sees the hostname given with --hostname, and the host keeps its own",
             "sethostname(2) in a new UTS namespace changes only that namespace's copy of the name",
-            "clone with CLONE_NEWUTS (uts::namespaces) and call sethostname in the child (uts::set_hostname)",
+            "clone with the flags of the spec's namespaces (namespaces::clone_flags) and call sethostname in the child (uts::set_hostname)",
             hostname_is_seen_inside,
         ),
         Check::pillar(
             "uts_and_ipc_namespaces_are_new",
             "the container is in a UTS and an IPC namespace of its own",
             "/proc/self/ns/uts and /proc/self/ns/ipc name a namespace by inode; a new one has a new inode",
-            "uts::namespaces must return CLONE_NEWUTS | CLONE_NEWIPC, and spawn must pass it to clone",
+            "namespaces::clone_flags must map each kind the spec lists to its clone(2) flag, and spawn must pass them to clone",
             uts_and_ipc_namespaces_are_new,
         ),
         Check::pillar(
@@ -63,7 +63,7 @@ fn checks() -> Vec<Check> {
             "environment_is_clean_and_dash_e_adds",
             "the command gets a clean environment (PATH, HOSTNAME, HOME) plus what -e adds",
             "the host's environment is not the container's: only what the runtime passes arrives",
-            "Process::from_args builds the environment that execve(2) receives",
+            "Process::from_spec passes the spec's environment, as it is, to execve(2)",
             environment_is_clean_and_dash_e_adds,
         ),
         Check::pillar(
@@ -108,7 +108,83 @@ fn checks() -> Vec<Check> {
             "boxcar::cli hides the flags of later chapters",
             help_lists_this_chapters_flags,
         ),
+        Check::pillar(
+            "the_name_is_the_default_hostname",
+            "--name names the container, and is its hostname unless --hostname says otherwise",
+            "--name means the same in every chapter: the container's name (its id is generated)",
+            "the spec's hostname is the name when no --hostname is given: set that one (uts::set_hostname)",
+            the_name_is_the_default_hostname,
+        ),
+        Check::baseline(
+            "spec_prints_config_json",
+            "`spec` prints the container's OCI runtime spec, the config.json docker would hand runc",
+            "the flags become one spec before anything runs; every pillar reads its part of it",
+            "boxcar::spec::Container::from_run_args builds it; this comes from the kit",
+            spec_prints_config_json,
+        ),
     ]
+}
+
+fn the_name_is_the_default_hostname(ctx: &Ctx) -> Result<()> {
+    let outcome = ctx.run(&["run", "--name", "web-1", "--", "hostname"])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.out() == "web-1",
+        "with --name web-1, hostname printed {:?}",
+        outcome.out()
+    );
+    let outcome = ctx.run(&[
+        "run",
+        "--name",
+        "web-1",
+        "--hostname",
+        "box",
+        "--",
+        "hostname",
+    ])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.out() == "box",
+        "--hostname box gave {:?}",
+        outcome.out()
+    );
+    Ok(())
+}
+
+fn spec_prints_config_json(ctx: &Ctx) -> Result<()> {
+    let outcome = ctx.run(&[
+        "spec", "--name", "web", "-e", "A=1", "--", "sh", "-c", "true",
+    ])?;
+    outcome.expect_code(0)?;
+    let spec: serde_json::Value =
+        serde_json::from_str(&outcome.stdout).context("spec did not print JSON")?;
+    ensure!(
+        spec["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "no ociVersion 1.x: {spec}"
+    );
+    ensure!(spec["hostname"] == "web", "hostname: {}", spec["hostname"]);
+    ensure!(
+        spec["process"]["args"] == serde_json::json!(["sh", "-c", "true"]),
+        "process.args: {}",
+        spec["process"]["args"]
+    );
+    let env = spec["process"]["env"]
+        .as_array()
+        .context("no process.env")?;
+    ensure!(env.iter().any(|v| v == "A=1"), "-e A=1 is not in {env:?}");
+    let kinds: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .context("no linux.namespaces")?
+        .iter()
+        .filter_map(|ns| ns["type"].as_str())
+        .collect();
+    ensure!(
+        kinds.contains(&"uts") && kinds.contains(&"ipc"),
+        "the namespaces {kinds:?} lack uts or ipc"
+    );
+    Ok(())
 }
 
 fn hostname_is_seen_inside(ctx: &Ctx) -> Result<()> {

@@ -66,7 +66,7 @@ fn checks() -> Vec<Check> {
             "bad_limits_are_refused_before_anything_exists",
             "invalid limits (12x, 0, negative, absurd) are refused with one line and exit 125",
             "a typo must cost one line, not a half-made cgroup",
-            "limits::Limits::from_args runs before Cgroup::create",
+            "Limits::from_resources runs before Cgroup::create (the kit checked the flag values)",
             bad_limits_are_refused,
         ),
     ]

@@ -55,29 +55,36 @@ fn checks() -> Vec<Check> {
             "a_missing_image_is_one_clear_line",
             "--image with an unknown name is refused with one line and exit 125, leaving nothing",
             "the image is looked up before any cgroup or directory is created",
-            "Source::from_args reads the manifest first",
+            "Source::of reads the manifest first",
             a_missing_image_is_one_clear_line,
         ),
         Check::baseline(
             "an_empty_rootfs_is_one_clear_line",
             "--rootfs with an empty directory is refused with one line and exit 125",
             "an empty root has no command to run; saying so beats a puzzling 127",
-            "Source::from_args checks the directory has entries",
+            "Source::of checks the directory has entries",
             an_empty_rootfs_is_one_clear_line,
         ),
-        Check::baseline(
+        Check::pillar(
             "hostile_tarballs_are_refused",
-            "importing a tarball that climbs out with .., is absolute, or writes through a symlink is refused, naming the entry",
+            "importing a tarball that climbs out with .., is absolute, writes through a symlink or hard-links outside is refused, naming the entry",
             "an image is untrusted input: extraction must never write outside its destination",
-            "the kit's image::extract_layer checks every entry before writing it",
+            "every entry passes extract::check before anything is written: the name (clean), the directories on its way (check_parents), a hard link's target (check_link_target)",
             hostile_tarballs_are_refused,
         ),
-        Check::baseline(
+        Check::pillar(
             "images_import_and_export",
             "images lists the store; export writes an image as a tar that import reads back",
             "an image is nothing but tar layers and a manifest with their sha256 digests",
-            "the kit's image::Store does this",
+            "import checks each entry with the same rules as extraction (extract::check); export unpacks first",
             images_import_and_export,
+        ),
+        Check::pillar(
+            "a_layer_changed_after_import_is_refused",
+            "a layer whose bytes changed after import is refused when it is extracted, in one line, exit 125",
+            "the digest names the layer: a blob that no longer matches it is not the image that was imported",
+            "extract_checked compares the sha256 of the bytes it extracted with the manifest's digest",
+            a_layer_changed_after_import_is_refused,
         ),
     ]
 }
@@ -283,12 +290,17 @@ fn listing(dir: &Path) -> Vec<String> {
 }
 
 fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
-    use tar::EntryType::{Regular, Symlink};
+    use tar::EntryType::{Link, Regular, Symlink};
     let outside = ctx.root().join("outside");
     std::fs::create_dir_all(&outside)?;
     let outside_text = outside.display().to_string();
     let cases: Vec<(&str, Vec<RawEntry>)> = vec![
         ("dotdot", vec![("../../../../evil", Regular, "")]),
+        ("hardlink", vec![("passwd", Link, "/etc/passwd")]),
+        (
+            "hardlink-through-symlink",
+            vec![("etc", Symlink, "/etc"), ("shadow", Link, "etc/shadow")],
+        ),
         ("absolute", vec![("/tmp/boxcar-evil", Regular, "")]),
         (
             "symlink",
@@ -355,6 +367,31 @@ fn images_import_and_export(ctx: &Ctx) -> Result<()> {
         names == ["busybox", "copy", "probe"],
         "images listed {names:?}\n{}",
         outcome.stdout
+    );
+    Ok(())
+}
+
+fn a_layer_changed_after_import_is_refused(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    // A copy of busybox, so the shared images stay intact; then one byte of its blob flipped.
+    let exported = ctx.root().join("busybox.tar");
+    ctx.run(&["export", "busybox", &exported.display().to_string()])?
+        .expect_code(0)?;
+    ctx.run(&["import", &exported.display().to_string(), "tampered"])?
+        .expect_code(0)?;
+    let store = Store::new(ctx.root());
+    let manifest = store.manifest("tampered")?;
+    let blob = store.layer_path("tampered", &manifest.layers[0]);
+    let mut bytes = std::fs::read(&blob)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, bytes)?;
+    let outcome = ctx.run(&["run", "--image", "tampered", "--", "true"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("damaged") || line.contains("sha256") || line.contains("refusing"),
+        "the refusal does not say the layer changed: {line}"
     );
     Ok(())
 }

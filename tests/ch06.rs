@@ -36,7 +36,7 @@ fn checks() -> Vec<Check> {
             "commit_makes_a_new_image",
             "commit makes an image of the container: its added file is there and its deleted one is gone",
             "the upper layer written as a tar (whiteouts back to .wh. files) is one more layer on the image",
-            "changes::write_layer and Store::import_layers",
+            "changes::write_layer, then chapter 04's import::import_layers",
             commit_makes_a_new_image,
         ),
         Check::pillar(
@@ -52,6 +52,20 @@ fn checks() -> Vec<Check> {
             "a stopped container keeps its upper layer only until it is removed",
             "the Kept guard removes the container at exit under --rm",
             rm_removes_the_container,
+        ),
+        Check::pillar(
+            "the_spec_is_kept_as_config_json",
+            "a container keeps the spec it ran with as config.json (args, env, cwd, hostname, limits, volumes), and ps shows its command",
+            "config.json is what docker hands runc; kept beside the record, it is what ps, diff, commit (and later start) read back",
+            "Kept::new saves the spec with Containers::save_config before the container starts",
+            the_spec_is_kept_as_config_json,
+        ),
+        Check::pillar(
+            "mount_points_are_made_in_the_upper_layer",
+            "a volume on a path the image lacks, under a directory the image has, works and leaves the image's directory as it was",
+            "the parent makes mount points in the container's upper layer, looking through the layers as overlayfs would",
+            "Dirs::prepare_mount_point creates what is missing in upper/, with the lower directory's mode",
+            mount_points_are_made_in_the_upper_layer,
         ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
@@ -337,4 +351,92 @@ fn unknown_containers_and_taken_names(ctx: &Ctx) -> Result<()> {
     lines.push(ctx.redact(outcome.one_error_line()?));
     insta::assert_snapshot!("unknown_and_taken", lines.join("\n"));
     Ok(())
+}
+
+fn the_spec_is_kept_as_config_json(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let volume = ctx.root().join("shared");
+    std::fs::create_dir_all(&volume)?;
+    let mount = format!("{}:/data:ro", volume.display());
+    ctx.run(&[
+        "run", "--name", "kept", "--memory", "64m", "-e", "A=1", "-w", "/tmp", "-v", &mount,
+        "--image", "busybox", "--", "sh", "-c", "exit 3",
+    ])?
+    .expect_code(3)?;
+    let dir = only_container_dir(ctx)?;
+    let text = std::fs::read_to_string(dir.join("config.json")).context("no config.json")?;
+    let spec: serde_json::Value = serde_json::from_str(&text).context("config.json is not JSON")?;
+    ensure!(
+        spec["process"]["args"] == serde_json::json!(["sh", "-c", "exit 3"]),
+        "process.args: {}",
+        spec["process"]["args"]
+    );
+    ensure!(
+        spec["process"]["cwd"] == "/tmp",
+        "cwd: {}",
+        spec["process"]["cwd"]
+    );
+    let env = spec["process"]["env"].as_array().context("no env")?;
+    ensure!(env.iter().any(|v| v == "A=1"), "-e A=1 is not in {env:?}");
+    ensure!(spec["hostname"] == "kept", "hostname: {}", spec["hostname"]);
+    ensure!(
+        spec["linux"]["resources"]["memory"]["limit"] == 64 << 20,
+        "memory limit: {}",
+        spec["linux"]["resources"]["memory"]
+    );
+    ensure!(
+        spec["mounts"][0]["destination"] == "/data"
+            && spec["mounts"][0]["options"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o == "ro")),
+        "mounts: {}",
+        spec["mounts"]
+    );
+    let ps = ctx.run(&["ps", "-a"])?;
+    ps.expect_code(0)?;
+    ensure!(
+        ps.stdout.contains("\"sh -c exit 3\""),
+        "ps does not show the command from config.json:\n{}",
+        ps.stdout
+    );
+    ctx.run(&["rm", "kept"])?.expect_code(0)?;
+    Ok(())
+}
+
+fn mount_points_are_made_in_the_upper_layer(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let volume = ctx.root().join("vol");
+    std::fs::create_dir_all(&volume)?;
+    std::fs::write(volume.join("hello"), "hi\n")?;
+    // /tmp is in the image (mode 1777); /tmp/a/b is not.
+    let mount = format!("{}:/tmp/a/b", volume.display());
+    let outcome = ctx.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        "--image",
+        "busybox",
+        "--",
+        "sh",
+        "-c",
+        "cat /tmp/a/b/hello; stat -c %a /tmp",
+    ])?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.out() == "hi\n1777",
+        "expected the volume's file and /tmp still 1777, got {:?}",
+        outcome.out()
+    );
+    Ok(())
+}
+
+/// The one container directory of the check's state root.
+fn only_container_dir(ctx: &Ctx) -> Result<PathBuf> {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(ctx.root().join("containers"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_dir())
+        .collect();
+    ensure!(dirs.len() == 1, "expected one container, found {dirs:?}");
+    Ok(dirs[0].clone())
 }

@@ -100,6 +100,9 @@ pub struct Ctx {
     bin: PathBuf,
     probe: PathBuf,
     root: PathBuf,
+    /// The pids of the runtimes this check started: what it leaves is this check's to
+    /// answer for, and nothing another check or terminal left is.
+    spawned: Mutex<Vec<u32>>,
 }
 
 /// Where the probe is in the `probe` image that [`Ctx::build_images`] makes.
@@ -158,7 +161,9 @@ pub struct Running {
     process: Process,
     lines: Receiver<String>,
     stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    /// Says the stderr reader has read to the end of the pipe.
+    stderr_done: Receiver<()>,
 }
 
 impl Ctx {
@@ -278,6 +283,10 @@ impl Ctx {
                 .spawn()
                 .with_context(|| format!("cannot start {}", self.bin.display()))?;
             live.insert(process.id());
+            self.spawned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(process.id());
             process
         };
         let (sender, lines) = channel();
@@ -289,21 +298,26 @@ impl Ctx {
                 }
             }
         });
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut pipe = process.stderr.take().context("no stderr")?;
         let sink = Arc::clone(&stderr);
+        let (done, stderr_done) = channel();
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            sink.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_str(&text);
+            // Chunk by chunk, so what arrived is there even if the pipe stays open.
+            let mut buffer = [0u8; 4096];
+            while let Ok(read @ 1..) = pipe.read(&mut buffer) {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buffer[..read]);
+            }
+            let _ = done.send(());
         });
         Ok(Running {
             process,
             lines,
             stdout: Vec::new(),
             stderr,
+            stderr_done,
         })
     }
 }
@@ -368,12 +382,11 @@ impl Running {
             stdout.push(line);
         }
         let stdout = stdout.iter().map(|line| format!("{line}\n")).collect();
-        std::thread::sleep(Duration::from_millis(10));
-        let stderr = self
-            .stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        // The same for stderr: under load its reader may not have caught up yet.
+        let _ = self.stderr_done.recv_timeout(Duration::from_secs(2));
+        let stderr =
+            String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_owned();
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().or_else(|| status.signal().map(|s| 128 + s));
         Ok(Outcome {
@@ -467,9 +480,11 @@ impl Leaks {
         }
     }
 
-    /// What is in `self` (taken after a check) that was not in `before`, ignoring what other
-    /// checks running at the same time own (their roots under [`TEST_ROOTS`]).
-    pub fn new_since(&self, before: &Leaks, own_root: &Path) -> Vec<String> {
+    /// What is in `self` (taken after a check) that was not in `before` and that the check's
+    /// own runtimes (`own_pids`) made, ignoring what other checks running at the same time,
+    /// or containers in another terminal, own: mounts under other roots of [`TEST_ROOTS`],
+    /// cgroups whose owner lock names another runtime.
+    pub fn new_since(&self, before: &Leaks, own_root: &Path, own_pids: &[u32]) -> Vec<String> {
         let own = own_root.display().to_string();
         let foreign = |mount: &str| mount.contains(TEST_ROOTS) && !mount.contains(&own);
         let mounts = self
@@ -483,10 +498,18 @@ impl Leaks {
             let procs = std::fs::read_to_string(Path::new(dir.as_str()).join("cgroup.procs"));
             procs.is_ok_and(|p| p.trim().is_empty())
         };
+        // The runtime keeps its owner lock (with its pid) until its cgroups are gone: a
+        // cgroup it left is still attributed to it.
+        let ours = |dir: &&String| {
+            let id = Path::new(dir.as_str()).file_name().unwrap_or_default();
+            ch03_solution::owner::pid_of(&id.to_string_lossy())
+                .is_some_and(|pid| own_pids.contains(&pid))
+        };
         let cgroups = self
             .cgroups
             .difference(&before.cgroups)
             .filter(empty)
+            .filter(ours)
             .map(|c| format!("cgroup left: {c}"));
         let links = self
             .links
@@ -642,10 +665,10 @@ fn end_strays(strays: &[(i32, String)]) {
 /// What is new since `before` and still there after a grace period. Checks run in parallel:
 /// another check's runtime may be creating or removing its cgroup right now. A leak is what
 /// stays.
-fn lasting_leaks(before: &Leaks, root: &Path) -> Vec<String> {
+fn lasting_leaks(before: &Leaks, root: &Path, own_pids: &[u32]) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let leaks = Leaks::snapshot().new_since(before, root);
+        let leaks = Leaks::snapshot().new_since(before, root, own_pids);
         if leaks.is_empty() || Instant::now() > deadline {
             return leaks;
         }
@@ -665,12 +688,18 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
         bin: bin.to_path_buf(),
         probe: probe.to_path_buf(),
         root: root.clone(),
+        spawned: Mutex::new(Vec::new()),
     };
     let before = Leaks::snapshot();
     // A panic (a failed snapshot assertion) must not skip the leak check and the cleanup.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
         .unwrap_or_else(|panic| Err(anyhow!("{}", panic_message(panic.as_ref()))));
-    let mut leaks = lasting_leaks(&before, &root);
+    let own_pids = ctx
+        .spawned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut leaks = lasting_leaks(&before, &root, &own_pids);
     let strays = lasting_strays(bin);
     end_strays(&strays);
     leaks.extend(

@@ -5,6 +5,9 @@
 //! So each runtime takes an exclusive flock(2) on `/run/boxcar/cgroups/<id>.lock` *before* it
 //! creates the cgroups, and keeps it until they are gone. The kernel releases a flock when
 //! its holder dies, however it dies: a lock anyone can take marks a stale cgroup.
+//!
+//! The file holds the owner's pid, as text: whoever finds a cgroup left behind can tell
+//! which runtime made it (the behaviour tests count only what their own runtimes left).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -39,9 +42,12 @@ impl Owner {
             .write(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Some(Owner { path, _lock: lock })),
+            Ok(lock) => {
+                write_pid(&lock, &path)?;
+                Ok(Some(Owner { path, _lock: lock }))
+            }
             Err((_, Errno::EWOULDBLOCK)) => Ok(None),
             Err((_, errno)) => Err(Failure::syscall(
                 format!("cannot lock {}", path.display()),
@@ -62,4 +68,21 @@ impl Owner {
     pub fn release(self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Replace the lock file's content with this process's pid.
+fn write_pid(file: &File, path: &std::path::Path) -> Result<(), Failure> {
+    use std::io::Write;
+    let failed = |e| Failure::io(format!("cannot write {}", path.display()), e);
+    file.set_len(0).map_err(failed)?;
+    let mut writer = file;
+    writer
+        .write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(failed)
+}
+
+/// The pid written in the lock file of container `id`, if there is one.
+pub fn pid_of(id: &str) -> Option<u32> {
+    let path = PathBuf::from(LOCK_DIR).join(format!("{id}.lock"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

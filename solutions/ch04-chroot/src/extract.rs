@@ -440,7 +440,13 @@ impl BadName {
 }
 
 /// The name as a relative path of normal components: `./a//b/` is `a/b`, `.` is empty.
+// ANCHOR: clean
 fn clean(raw: &[u8]) -> Result<PathBuf, BadName> {
+    // EXERCISE(ch04-3): Turn the entry's raw name into a relative path of normal components
+    // ("./a//b/" is "a/b", "." is empty), refusing every name that could land outside the
+    // destination, and every name Linux could not create anyway (path_resolution(7) gives
+    // the limits: PATH_MAX for the whole name, NAME_MAX for one component). Path::components
+    // splits a name for you; BadName has a variant for each refusal.
     if raw.len() >= PATH_MAX {
         return Err(BadName::TooLong(raw.len()));
     }
@@ -457,11 +463,19 @@ fn clean(raw: &[u8]) -> Result<PathBuf, BadName> {
         }
     }
     Ok(path)
+    // END EXERCISE
 }
+// ANCHOR_END: clean
 
 /// Refuse the entry if a directory on the way to it is a symlink (writing there would
 /// write through it) or not a directory at all. Missing ones are fine: they are created.
+// ANCHOR: check_parents
 fn check_parents(raw: &[u8], path: &Path, tree: &impl Tree) -> Result<(), Failure> {
+    // EXERCISE(ch04-4): Look at each directory on the way to `path`, shortest first
+    // (tree.found tells what an earlier entry or layer made there). Decide which are fine,
+    // which end the walk, and which must refuse the entry: writing through a symlink writes
+    // wherever it points (symlink(7)), which is how "Zip Slip" reaches the host. Refuse with
+    // refuse(raw, why, UNSAFE_HINT), saying which directory was wrong.
     let mut parent = PathBuf::new();
     for component in path.parent().into_iter().flat_map(Path::components) {
         parent.push(component);
@@ -482,11 +496,14 @@ fn check_parents(raw: &[u8], path: &Path, tree: &impl Tree) -> Result<(), Failur
         }
     }
     Ok(())
+    // END EXERCISE
 }
+// ANCHOR_END: check_parents
 
 /// A hard link must name a regular file already in the image, reached without a symlink:
 /// link(2) makes the two names one file, so a link to anything else would let the image
 /// reach it.
+// ANCHOR: check_link_target
 fn check_link_target(
     raw: &[u8],
     path: &Path,
@@ -494,6 +511,10 @@ fn check_link_target(
     tree: &impl Tree,
 ) -> Result<(), Failure> {
     let why = |what: &str| format!("it is a hard link to {}, {what}", target.display());
+    // EXERCISE(ch04-5): link(2) makes the entry a second name of `target`, so decide what a
+    // target may be: only something the image itself made, that gives the image no reach
+    // outside its destination, and that link(2) can link. Check the directories on the way
+    // to it as well as the target. Refuse with refuse(raw, &why(…), UNSAFE_HINT).
     if target == path {
         return Err(refuse(raw, &why("itself"), UNSAFE_HINT));
     }
@@ -518,7 +539,9 @@ fn check_link_target(
             UNSAFE_HINT,
         )),
     }
+    // END EXERCISE
 }
+// ANCHOR_END: check_link_target
 
 /// The failure for a refused entry: `refusing layer entry "../x": it climbs out …`.
 fn refuse(raw: &[u8], why: &str, hint: &str) -> Failure {

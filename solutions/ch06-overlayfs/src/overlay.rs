@@ -119,11 +119,14 @@ impl Dirs {
                 continue;
             }
             let failed = |e| Failure::io(format!("cannot create {}", target.display()), e);
+            // Looked up before the upper layer has it: the lower directory's attributes.
+            let lower = find_in_layers(lowerdirs, &prefix);
             std::fs::create_dir(&target).map_err(failed)?;
-            if let Some((_, metadata)) = self.find(lowerdirs, &prefix) {
-                std::fs::set_permissions(&target, metadata.permissions()).map_err(failed)?;
+            if let Some((_, metadata)) = lower {
+                // The owner first: chown(2) may clear the set-group-ID bit that chmod sets.
                 std::os::unix::fs::lchown(&target, Some(metadata.uid()), Some(metadata.gid()))
                     .map_err(failed)?;
+                std::fs::set_permissions(&target, metadata.permissions()).map_err(failed)?;
             }
         }
         let target = self.upper.join(relative);
