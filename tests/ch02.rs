@@ -42,7 +42,7 @@ fn checks() -> Vec<Check> {
         Check::pillar(
             "sigterm_reaches_the_command",
             "SIGTERM sent to the runtime reaches the command",
-            "`docker stop` and Ctrl-C signal the runtime; it must pass them on to PID 1",
+            "a signal sent to the runtime reaches only the runtime: it must pass it on to PID 1, as docker run's --sig-proxy does",
             "signals::wait_forwarding sends every forwarded signal to the child with kill(2)",
             sigterm_reaches_the_command,
         ),

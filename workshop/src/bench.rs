@@ -3,7 +3,8 @@
 //!
 //! One hyperfine run times every command (`-N`: no shell, so a time is one whole process);
 //! the medians, with the machine they were measured on, are printed and, with `--write-book`,
-//! written into the book's Benchmarks page. Everything it creates lives in a fresh
+//! written into the book's Benchmarks page, with a plot of every run (`benchmarks.svg`) and
+//! hyperfine's own export (`benchmarks.json`) beside it. Everything it creates lives in a fresh
 //! `/tmp/boxcar-bench-<random>` that is removed at the end, on error, on Ctrl-C, and (after a
 //! SIGKILL) by the next `bench`.
 
@@ -39,6 +40,9 @@ pub const RUNC: &str = "runc";
 pub const CRUN_HIDDEN: &str = "crun (unified hidden)";
 pub const CRUN: &str = "crun";
 pub const FLOOR: &str = "floor: unshare+chroot";
+/// The floor's twin without a network namespace: like for like with a runtime from before
+/// chapter 07, which creates none.
+pub const FLOOR_NO_NET: &str = "floor without --net";
 
 /// Where the scratch directories go, and what they are called.
 const SCRATCH_PARENT: &str = "/tmp";
@@ -62,6 +66,8 @@ pub struct Timing {
     pub stddev: f64,
     pub min: f64,
     pub runs: usize,
+    /// Every timed run, in milliseconds, for the plot.
+    pub times: Vec<f64>,
 }
 
 /// One command of the comparison.
@@ -169,6 +175,17 @@ pub fn bench(options: &Options) -> Result<bool> {
         ),
         shown: "unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true".into(),
     });
+    contenders.push(Contender {
+        name: FLOOR_NO_NET.into(),
+        args: words(
+            &[
+                "unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "chroot",
+            ],
+            &rootfs,
+            "/bin/true",
+        ),
+        shown: "unshare --fork --pid --mount --uts --ipc chroot ROOTFS /bin/true".into(),
+    });
     // Every command must work before hyperfine times it (crun was tried above); runc twice,
     // which proves that a fixed container id can be reused once `runc run` has returned.
     for contender in contenders.iter().filter(|c| !c.name.starts_with(CRUN)) {
@@ -225,14 +242,21 @@ pub fn bench(options: &Options) -> Result<bool> {
     drop(work);
 
     if options.write_book {
-        let page = build::workspace_dir().join("book/src/benchmarks.md");
-        std::fs::write(&page, render_page(&report))
-            .with_context(|| format!("cannot write {}", page.display()))?;
-        if let Some((uid, gid, _)) = build::invoking_user() {
-            // Written as root under sudo: give it back to whoever edits the book.
-            let _ = std::os::unix::fs::chown(&page, Some(uid), Some(gid));
+        let src = build::workspace_dir().join("book/src");
+        for (file, text) in [
+            ("benchmarks.md", render_page(&report)),
+            (PLOT, render_svg(&report.timings)),
+            (RAW, json),
+        ] {
+            let path = src.join(file);
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some((uid, gid, _)) = build::invoking_user() {
+                // Written as root under sudo: give it back to whoever edits the book.
+                let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
+            }
+            println!("wrote {}", path.display());
         }
-        println!("wrote {}", page.display());
     }
     Ok(true)
 }
@@ -525,6 +549,7 @@ pub fn parse_export(json: &str) -> Result<Vec<Timing>> {
             stddev: entry.stddev.unwrap_or(0.0) * 1000.0,
             min: entry.min * 1000.0,
             runs: entry.times.len(),
+            times: entry.times.iter().map(|t| t * 1000.0).collect(),
         })
         .collect())
 }
@@ -555,6 +580,98 @@ pub fn render_table(timings: &[Timing]) -> String {
         );
     }
     table
+}
+
+/// The plot's and the raw export's file names, beside the page in book/src.
+const PLOT: &str = "benchmarks.svg";
+const RAW: &str = "benchmarks.json";
+
+/// Every run of every command as an SVG strip plot: a row per command, a dot per run, a bar
+/// at the median, on one millisecond axis from 0.
+pub fn render_svg(timings: &[Timing]) -> String {
+    const LEFT: f64 = 210.0;
+    const WIDTH: f64 = 720.0;
+    const ROW: f64 = 36.0;
+    const TOP: f64 = 12.0;
+    let plot = WIDTH - LEFT - 20.0;
+    let slowest = timings
+        .iter()
+        .flat_map(|t| t.times.iter().copied().chain([t.median]))
+        .fold(0.0, f64::max);
+    // A round step (1, 2 or 5 × 10^k) that gives at most 8 ticks, and an axis to a whole step.
+    let step = [1.0, 2.0, 5.0]
+        .iter()
+        .flat_map(|m| (-1..4).map(move |e| m * 10f64.powi(e)))
+        .filter(|step| slowest / step <= 8.0)
+        .fold(f64::INFINITY, f64::min);
+    let ticks = (slowest / step).ceil().max(1.0) as u32;
+    let end = step * f64::from(ticks);
+    let x = |ms: f64| LEFT + plot * ms / end;
+    let axis_y = TOP + ROW * timings.len() as f64 + 6.0;
+    let height = axis_y + 40.0;
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"14\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for i in 0..=ticks {
+        let ms = step * f64::from(i);
+        let label = if step < 1.0 {
+            format!("{ms:.1}")
+        } else {
+            format!("{ms:.0}")
+        };
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{TOP}\" y2=\"{axis_y}\" stroke=\"#ddd\"/>\
+             <text x=\"{0:.1}\" y=\"{1}\" text-anchor=\"middle\">{label}</text>",
+            x(ms),
+            axis_y + 18.0,
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">milliseconds, from exec to exit \
+         (a dot per run, a bar at the median)</text>",
+        LEFT + plot / 2.0,
+        axis_y + 36.0
+    );
+    for (row, t) in timings.iter().enumerate() {
+        let y = TOP + ROW * row as f64 + ROW / 2.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} · {:.1} ms</text>",
+            LEFT - 10.0,
+            y + 5.0,
+            escape(&t.name),
+            t.median
+        );
+        for (i, ms) in t.times.iter().enumerate() {
+            // A fixed vertical spread, so that equal times stay visible as a cluster.
+            let dy = (i * 7 % 13) as f64 - 6.0;
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#1f77b4\" fill-opacity=\"0.4\"/>",
+                x(*ms),
+                y + dy
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"black\" \
+             stroke-width=\"2.5\"/>",
+            x(t.median),
+            y - 12.0,
+            y + 12.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
 
 /// The lines under the table: what crun's time includes, or why it is missing.
@@ -691,7 +808,9 @@ fn render_page(report: &Report) -> String {
          read-only, from a bundle written by `runc spec` with `process.args` set to \
          `[\"/bin/true\"]` and no terminal. That spec asks for {namespaces} namespaces.\n\
          - The floor is the least any runtime does: fork into new PID, mount, UTS, IPC and \
-         network namespaces and chroot into that root filesystem.\n\n",
+         network namespaces and chroot into that root filesystem. Its twin, {FLOOR_NO_NET}, \
+         does the same without the network namespace, which boxcar creates only from chapter \
+         07 on.\n\n",
         runs = report.runs,
         package = report.package,
         namespaces = and_list(&report.runc_namespaces),
@@ -736,6 +855,12 @@ fn render_page(report: &Report) -> String {
     for note in notes(report) {
         let _ = write!(page, "\n{note}\n");
     }
+    let _ = write!(
+        page,
+        "\n![Every run of every command: a dot per run, a bar at the median]({PLOT})\n\n\
+         Every timed run, one dot each; the bar is the median. hyperfine's own export, with \
+         every time and exit code, is [{RAW}]({RAW}).\n"
+    );
 
     page.push_str("\n## Reading the numbers\n\n");
     for line in reading(report) {
@@ -765,23 +890,41 @@ fn reading(report: &Report) -> Vec<String> {
         return vec!["Not every command has a time: rerun the benchmark.".into()];
     };
     let mut lines = Vec::new();
-    let verdict = match (report.chapter >= RM_CHAPTER, ours.median <= runc.median) {
-        (true, true) => "so it meets chapter 06's goal, at or below runc",
-        (true, false) => "so it misses chapter 06's goal, at or below runc",
-        (false, _) => "(the goal from chapter 06 on is at or below runc)",
-    };
     lines.push(format!(
-        "{}'s median is {:.1} ms, {:.2}× runc's {:.1} ms, {verdict}. Over the floor's \
-         {:.1} ms, {} spends {:.1} ms more, runc {:.1} ms more.",
+        "{}'s median is {:.1} ms, {:.2}× runc's {:.1} ms.",
         ours.name,
         ours.median,
         ours.median / runc.median,
         runc.median,
-        floor.median,
-        ours.name,
-        ours.median - floor.median,
-        runc.median - floor.median
     ));
+    // Like for like: a runtime without a network namespace against the floor without one.
+    match find(FLOOR_NO_NET).filter(|_| report.chapter < NET_CHAPTER) {
+        Some(twin) => lines.push(format!(
+            "Like for like: {} creates no network namespace, so it compares with the floor \
+             without --net, {:.1} ms, and spends {:.1} ms more; runc, which creates one, \
+             compares with the floor, {:.1} ms, and spends {:.1} ms more. {}",
+            ours.name,
+            twin.median,
+            ours.median - twin.median,
+            floor.median,
+            runc.median - floor.median,
+            if floor.median > twin.median {
+                format!(
+                    "The network namespace alone costs the floor {:.1} ms.",
+                    floor.median - twin.median
+                )
+            } else {
+                "Here the two floors are within the noise of each other.".to_string()
+            }
+        )),
+        None => lines.push(format!(
+            "Over the floor's {:.1} ms, {} spends {:.1} ms more, runc {:.1} ms more.",
+            floor.median,
+            ours.name,
+            ours.median - floor.median,
+            runc.median - floor.median
+        )),
+    }
     if let Some(crun) = find(CRUN) {
         lines.push(format!(
             "crun's median is {:.1} ms, {:.2}× runc's.",
@@ -852,8 +995,8 @@ fn beyond_the_floor(chapter: u8) -> String {
     }
     if chapter < NET_CHAPTER {
         work.push_str(
-            " Unlike runc, crun and the floor, it creates no network namespace: that arrives \
-             in chapter 07.",
+            " Unlike runc, crun and the floor (but like the floor's twin), it creates no \
+             network namespace: that arrives in chapter 07.",
         );
     }
     work
@@ -1044,6 +1187,7 @@ mod tests {
             stddev: 0.5,
             min: median - 1.0,
             runs: 50,
+            times: vec![median - 1.0, median, median + 2.0],
         }
     }
 
@@ -1178,14 +1322,41 @@ mod tests {
         assert!(page.contains("| boxcar ch06 | 12.0 ms |"));
         assert!(page.contains("| CPU | 2 × Some CPU |"));
         assert!(page.contains("crun is not in the table: it is not installed."));
-        assert!(page.contains("0.50× runc's 24.0 ms, so it meets chapter 06's goal"));
+        assert!(page.contains("0.50× runc's 24.0 ms."));
+        assert!(page.contains("Over the floor's 3.0 ms, boxcar ch06 spends 9.0 ms more"));
+        assert!(page.contains("![Every run of every command"));
+        assert!(page.contains("[benchmarks.json](benchmarks.json)"));
+        assert!(!page.contains("goal"), "chapter 06 states no speed goal");
         assert!(page.contains("it creates no network namespace"));
-        report.timings[0].median = 30.0;
-        assert!(render_page(&report).contains("so it misses chapter 06's goal"));
+        report.timings.push(timing(FLOOR_NO_NET, 2.0));
+        let page = render_page(&report);
+        assert!(page.contains(
+            "compares with the floor without --net, 2.0 ms, and spends 10.0 ms more; runc, \
+             which creates one, compares with the floor, 3.0 ms, and spends 21.0 ms more. The \
+             network namespace alone costs the floor 1.0 ms."
+        ));
+        report.timings.last_mut().unwrap().median = 4.0;
+        assert!(render_page(&report).contains("the two floors are within the noise"));
         report.chapter = 5;
         let page = render_page(&report);
-        assert!(page.contains("(the goal from chapter 06 on is at or below runc)"));
         assert!(page.contains("chapter 06's overlay removes that copy"));
+    }
+
+    #[test]
+    fn the_plot_has_a_row_per_command_and_a_dot_per_run() {
+        let svg = render_svg(&[timing("boxcar ch06", 12.0), timing("a <b> & c", 3.0)]);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<circle ").count(), 6);
+        assert!(svg.contains(">boxcar ch06 · 12.0 ms</text>"));
+        assert!(svg.contains(">a &lt;b&gt; &amp; c · 3.0 ms</text>"));
+        // The slowest run is 14 ms: ticks every 2 ms, up to 14.
+        assert!(svg.contains(">14</text>") && !svg.contains(">16</text>"));
+        let fast = render_svg(&[Timing {
+            times: vec![0.31, 0.35],
+            ..timing("fast", 0.33)
+        }]);
+        assert!(fast.contains(">0.4</text>") && !fast.contains("0.30000"));
     }
 
     #[test]

@@ -59,7 +59,8 @@ enum Command {
         #[arg(long, default_value_t = bench::DEFAULT_RUNS,
               value_parser = clap::value_parser!(u32).range(1..))]
         runs: u32,
-        /// Write the results into the book's Benchmarks page (book/src/benchmarks.md).
+        /// Write the results into the book's Benchmarks page (book/src/benchmarks.md), with a
+        /// plot of every run (benchmarks.svg) and hyperfine's JSON (benchmarks.json) beside it.
         #[arg(long)]
         write_book: bool,
     },

@@ -96,6 +96,7 @@ pub fn make_root_read_only() -> Result<(), Failure> {
 }
 // ANCHOR_END: read_only
 
+// ANCHOR: kept_flags
 /// The flags of the mount at `path` that a remount must repeat. A remount sets every flag
 /// anew: one that drops nosuid, nodev or noexec would loosen the mount (runc keeps them too;
 /// without CAP_SYS_ADMIN in the initial user namespace the kernel even refuses, EPERM).
@@ -122,6 +123,7 @@ pub fn kept_flags(path: &Path) -> Result<MsFlags, Failure> {
         .filter(|(st, _)| current.contains(*st))
         .fold(MsFlags::empty(), |flags, (_, ms)| flags | *ms))
 }
+// ANCHOR_END: kept_flags
 
 #[cfg(test)]
 mod tests {
