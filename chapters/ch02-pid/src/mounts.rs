@@ -10,17 +10,17 @@ use nix::mount::{mount, MsFlags};
 
 /// In the child: stop mount events from propagating to or from the host.
 pub fn make_private() -> Result<(), Failure> {
-    // TODO(ch02-2): Remount "/" with MS_REC | MS_PRIVATE and no source, type or data
+    // TODO(ch02-1): Remount "/" with MS_REC | MS_PRIVATE and no source, type or data
     // (mount(2) "Changing the propagation type"); nix::mount::mount needs the None values
     // typed, e.g. None::<&str>. Error: Failure::syscall("cannot make mounts private", errno).
-    todo!("exercise ch02-2: see the TODO above")
+    todo!("exercise ch02-1: see the TODO above")
 }
 
 /// In the child: mount a new procfs on /proc. It shows the processes of the PID namespace
 /// of the process that mounts it, so `ps` sees only the container (proc(5)).
 pub fn mount_proc() -> Result<(), Failure> {
-    // TODO(ch02-3): Mount a filesystem of type "proc" (source "proc") on "/proc" with
+    // TODO(ch02-2): Mount a filesystem of type "proc" (source "proc") on "/proc" with
     // MS_NOSUID | MS_NODEV | MS_NOEXEC: nothing in /proc should be setuid, a device or
     // executable. Error: Failure::syscall("cannot mount /proc", errno).
-    todo!("exercise ch02-3: see the TODO above")
+    todo!("exercise ch02-2: see the TODO above")
 }

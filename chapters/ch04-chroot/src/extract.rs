@@ -131,7 +131,8 @@ pub fn extract_checked(
     let digest = extract_hashing(layer, dest, hook)?;
     if digest != expected {
         return Err(Failure::new(format!(
-            "layer {expected} is damaged: its sha256 is now {digest}"
+            "layer {} is damaged: its sha256 is {digest}, not the {expected} it was imported as",
+            layer.display()
         ))
         .hint("the file changed since it was imported: remove the image and import it again"));
     }

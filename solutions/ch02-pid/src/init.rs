@@ -70,7 +70,7 @@ fn supervise(command: Pid, watched: &SigSet) -> Result<i32, Failure> {
 /// Reap every child that has ended; the command's exit code if it was one of them.
 fn reap_all(command: Pid) -> Result<Option<i32>, Failure> {
     let mut command_code: Option<i32> = None;
-    // EXERCISE(ch02-5): Call waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) in a
+    // EXERCISE(ch02-4): Call waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) in a
     // loop: -1 means any child, so orphans are reaped too. Stop on StillAlive or ECHILD;
     // when the status is `command`'s, keep exit::code_of(status) for the return value.
     loop {

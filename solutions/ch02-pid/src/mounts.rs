@@ -11,7 +11,7 @@ use nix::mount::{mount, MsFlags};
 // ANCHOR: make_private
 /// In the child: stop mount events from propagating to or from the host.
 pub fn make_private() -> Result<(), Failure> {
-    // EXERCISE(ch02-2): Remount "/" with MS_REC | MS_PRIVATE and no source, type or data
+    // EXERCISE(ch02-1): Remount "/" with MS_REC | MS_PRIVATE and no source, type or data
     // (mount(2) "Changing the propagation type"); nix::mount::mount needs the None values
     // typed, e.g. None::<&str>. Error: Failure::syscall("cannot make mounts private", errno).
     mount(
@@ -30,7 +30,7 @@ pub fn make_private() -> Result<(), Failure> {
 /// In the child: mount a new procfs on /proc. It shows the processes of the PID namespace
 /// of the process that mounts it, so `ps` sees only the container (proc(5)).
 pub fn mount_proc() -> Result<(), Failure> {
-    // EXERCISE(ch02-3): Mount a filesystem of type "proc" (source "proc") on "/proc" with
+    // EXERCISE(ch02-2): Mount a filesystem of type "proc" (source "proc") on "/proc" with
     // MS_NOSUID | MS_NODEV | MS_NOEXEC: nothing in /proc should be setuid, a device or
     // executable. Error: Failure::syscall("cannot mount /proc", errno).
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;

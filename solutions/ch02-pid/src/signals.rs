@@ -43,7 +43,7 @@ pub fn wait_forwarding(child: &Child, blocked: &SigSet) -> Result<i32, Failure> 
         let signal = blocked
             .wait()
             .map_err(|errno| Failure::syscall("cannot wait for signals", errno))?;
-        // EXERCISE(ch02-4): Unless the signal is SIGCHLD (the loop checks the child again),
+        // EXERCISE(ch02-3): Unless the signal is SIGCHLD (the loop checks the child again),
         // send it to the container's PID 1 with nix::sys::signal::kill. If the child has
         // just exited, kill fails with ESRCH: ignore that, the next try_wait sees the end.
         if signal != Signal::SIGCHLD {
