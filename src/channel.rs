@@ -67,7 +67,7 @@ impl ParentEnd {
         };
         let mut go = std::fs::File::from(go);
         go.write_all(b"G")
-            .map_err(|e| Failure::new(format!("cannot release the container's process: {e}")))
+            .map_err(|e| Failure::io("cannot release the container's process", e))
         // `go` is dropped here: the child could only ever read one byte.
     }
 
@@ -76,7 +76,7 @@ impl ParentEnd {
         let mut message = Vec::new();
         self.report
             .read_to_end(&mut message)
-            .map_err(|e| Failure::new(format!("cannot read the container's report: {e}")))?;
+            .map_err(|e| Failure::io("cannot read the container's report", e))?;
         match decode(&message) {
             None => Ok(()),
             Some(failure) => Err(failure),

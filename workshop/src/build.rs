@@ -108,7 +108,7 @@ pub fn build_test_binaries(tests: &[String]) -> Result<Vec<(String, PathBuf)>> {
         "--no-run",
         "--message-format=json-render-diagnostics",
         "-p",
-        "boxcar",
+        "workshop",
     ]);
     for test in tests {
         command.args(["--test", test]);

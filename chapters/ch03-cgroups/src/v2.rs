@@ -46,12 +46,12 @@ impl V2 {
         }
         let parent = root.join(PARENT);
         std::fs::create_dir_all(&parent)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| Failure::io(format!("cannot create {}", parent.display()), e))?;
         let enable: Vec<String> = CONTROLLERS.iter().map(|c| format!("+{c}")).collect();
         write_file(&parent.join("cgroup.subtree_control"), &enable.join(" "))?;
         let dir = parent.join(id);
         std::fs::create_dir(&dir)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
         Ok(V2 { dir })
     }
 

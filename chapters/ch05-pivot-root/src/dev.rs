@@ -46,7 +46,7 @@ pub fn mount_minimal_dev() -> Result<(), Failure> {
     todo!("exercise ch05-3: see the TODO above");
     for (name, target) in LINKS {
         std::os::unix::fs::symlink(target, format!("/dev/{name}"))
-            .map_err(|e| Failure::new(format!("cannot link /dev/{name}: {e}")))?;
+            .map_err(|e| Failure::io(format!("cannot link /dev/{name}"), e))?;
     }
     mount_pts_and_shm()
 }
@@ -55,7 +55,7 @@ pub fn mount_minimal_dev() -> Result<(), Failure> {
 /// POSIX shared memory.
 fn mount_pts_and_shm() -> Result<(), Failure> {
     for dir in ["/dev/pts", "/dev/shm"] {
-        std::fs::create_dir(dir).map_err(|e| Failure::new(format!("cannot create {dir}: {e}")))?;
+        std::fs::create_dir(dir).map_err(|e| Failure::io(format!("cannot create {dir}"), e))?;
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(

@@ -32,7 +32,7 @@ impl Owner {
     pub fn try_take(id: &str) -> Result<Option<Owner>, Failure> {
         let path = PathBuf::from(LOCK_DIR).join(format!("{id}.lock"));
         std::fs::create_dir_all(LOCK_DIR).map_err(|e| {
-            Failure::new(format!("cannot create {LOCK_DIR}: {e}"))
+            Failure::io(format!("cannot create {LOCK_DIR}"), e)
                 .hint("it needs root; is /run writable?")
         })?;
         // O_CLOEXEC (std's default): the lock must never reach the container's command.

@@ -36,7 +36,7 @@ impl Source {
             return Ok(None);
         };
         let mut entries = std::fs::read_dir(dir).map_err(|error| {
-            Failure::new(format!("cannot use --rootfs {}: {error}", dir.display()))
+            Failure::io(format!("cannot use --rootfs {}", dir.display()), error)
                 .hint("give a directory that holds a root filesystem (bin/, etc/, …)")
         })?;
         if entries.next().is_none() {

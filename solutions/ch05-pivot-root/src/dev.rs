@@ -55,12 +55,12 @@ pub fn mount_minimal_dev() -> Result<(), Failure> {
         .map_err(|errno| Failure::syscall(format!("cannot create /dev/{name}"), errno))?;
         // mknod's mode is filtered by the umask; the devices must be usable by everyone.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-            .map_err(|e| Failure::new(format!("cannot chmod /dev/{name}: {e}")))?;
+            .map_err(|e| Failure::io(format!("cannot chmod /dev/{name}"), e))?;
     }
     // END EXERCISE
     for (name, target) in LINKS {
         std::os::unix::fs::symlink(target, format!("/dev/{name}"))
-            .map_err(|e| Failure::new(format!("cannot link /dev/{name}: {e}")))?;
+            .map_err(|e| Failure::io(format!("cannot link /dev/{name}"), e))?;
     }
     mount_pts_and_shm()
 }
@@ -70,7 +70,7 @@ pub fn mount_minimal_dev() -> Result<(), Failure> {
 /// POSIX shared memory.
 fn mount_pts_and_shm() -> Result<(), Failure> {
     for dir in ["/dev/pts", "/dev/shm"] {
-        std::fs::create_dir(dir).map_err(|e| Failure::new(format!("cannot create {dir}: {e}")))?;
+        std::fs::create_dir(dir).map_err(|e| Failure::io(format!("cannot create {dir}"), e))?;
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(

@@ -88,11 +88,11 @@ pub fn in_image(path: &Path, lowerdirs: &[PathBuf]) -> bool {
 /// directories get a `.wh..wh..opq` entry, so the layer means the same in any runtime.
 pub fn write_layer(upper: &Path, out: &Path) -> Result<(), Failure> {
     let file = std::fs::File::create(out)
-        .map_err(|e| Failure::new(format!("cannot create {}: {e}", out.display())))?;
+        .map_err(|e| Failure::io(format!("cannot create {}", out.display()), e))?;
     let mut builder = tar::Builder::new(file);
     builder.follow_symlinks(false);
     let failed = |path: &Path, e: std::io::Error| {
-        Failure::new(format!("cannot add {} to the layer: {e}", path.display()))
+        Failure::io(format!("cannot add {} to the layer", path.display()), e)
     };
     for path in walk(upper) {
         let full = upper.join(&path);
