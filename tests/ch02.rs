@@ -81,7 +81,86 @@ fn checks() -> Vec<Check> {
             "init::supervise returns exit::code_of of the command; PID 1 closes its report end after fork",
             init_passes_exit_codes_and_errors_through,
         ),
+        Check::pillar(
+            "proc_is_mounted_nosuid_nodev_noexec",
+            "the container's /proc is mounted nosuid, nodev and noexec",
+            "nothing in /proc is a program, a device or setuid: a mount that allows them only widens what an attacker can try (runc and docker set all three)",
+            "mounts::mount_proc passes the flags that forbid setuid, device files and execution",
+            proc_is_mounted_nosuid_nodev_noexec,
+        ),
+        Check::pillar(
+            "every_forwarded_signal_reaches_the_command",
+            "SIGHUP, SIGINT, SIGUSR1 and SIGUSR2 sent to the runtime reach the command, not only SIGTERM",
+            "users reload with SIGHUP, interrupt with SIGINT and signal apps with SIGUSR1/2: a runtime that drops them breaks the app",
+            "signals::wait_forwarding must pass on every signal it waited for except SIGCHLD",
+            every_forwarded_signal_reaches_the_command,
+        ),
+        Check::pillar(
+            "init_ends_with_its_command",
+            "with --init, the container ends when its command ends, even if a background process still runs",
+            "the init reaps without blocking (WNOHANG): it must not wait for children that are still alive; when it exits, the kernel kills the rest",
+            "init::reap_all must return when no ended child is left, not wait for the living ones",
+            init_ends_with_its_command,
+        ),
     ]
+}
+
+fn proc_is_mounted_nosuid_nodev_noexec(ctx: &Ctx) -> Result<()> {
+    // Field 5 of mountinfo is the mount point, field 6 the per-mount options (proc(5)).
+    let script = "awk '$5 == \"/proc\" { print $6 }' /proc/self/mountinfo";
+    let outcome = ctx.run(&["run", "--", "/bin/sh", "-c", script])?;
+    outcome.expect_code(0)?;
+    let options = outcome.out();
+    for wanted in ["nosuid", "nodev", "noexec"] {
+        ensure!(
+            options.split(',').any(|option| option == wanted),
+            "/proc is mounted with {options:?}: {wanted} is missing"
+        );
+    }
+    Ok(())
+}
+
+fn every_forwarded_signal_reaches_the_command(ctx: &Ctx) -> Result<()> {
+    let script = "for s in HUP INT USR1 USR2; do trap \"echo got $s\" $s; done; \
+                  trap 'echo got TERM; exit 0' TERM; echo ready; \
+                  while true; do sleep 0.05; done";
+    let mut running = ctx.spawn(&["run", "--", "/bin/sh", "-c", script])?;
+    running.wait_for_line("ready", Duration::from_secs(10))?;
+    for (signal, line) in [
+        (Signal::SIGHUP, "got HUP"),
+        (Signal::SIGINT, "got INT"),
+        (Signal::SIGUSR1, "got USR1"),
+        (Signal::SIGUSR2, "got USR2"),
+    ] {
+        running.signal(signal)?;
+        if let Err(error) = running.wait_for_line(line, Duration::from_secs(5)) {
+            running.signal(Signal::SIGKILL)?;
+            let _ = running.wait(Duration::from_secs(10));
+            return Err(error.context(format!("{signal} did not reach the command")));
+        }
+    }
+    running.signal(Signal::SIGTERM)?;
+    running.wait(Duration::from_secs(10))?.expect_code(0)?;
+    Ok(())
+}
+
+fn init_ends_with_its_command(ctx: &Ctx) -> Result<()> {
+    let started = std::time::Instant::now();
+    let outcome = ctx.run(&[
+        "run",
+        "--init",
+        "--",
+        "/bin/sh",
+        "-c",
+        "sleep 20 & echo started; exit 3",
+    ])?;
+    outcome.expect_code(3)?;
+    ensure!(
+        started.elapsed() < Duration::from_secs(10),
+        "the container lasted {:?}: the init waited for the background sleep",
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn command_is_pid_1(ctx: &Ctx) -> Result<()> {

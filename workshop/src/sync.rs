@@ -32,6 +32,7 @@ pub const MANIFEST: &str = ".generated";
 const EXERCISE: &str = "// EXERCISE(";
 const END_EXERCISE: &str = "// END EXERCISE";
 const ANCHOR: &str = "// ANCHOR";
+const HINT: &str = "// HINT(";
 
 /// A starter as it should be: relative path → generated file.
 pub type Files = BTreeMap<PathBuf, Generated>;
@@ -109,7 +110,8 @@ fn source_files(dir: &Path) -> Result<Vec<PathBuf>> {
         {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name.starts_with('.') || name == "target" {
+            // The catalogue of mistakes describes the answers: it stays with the solution.
+            if name.starts_with('.') || name == "target" || name == "mistakes.toml" {
                 continue;
             }
             if path.is_dir() {
@@ -153,11 +155,18 @@ pub fn starter_source(text: &str, number: u8, crate_root: bool) -> Result<String
                 .split_once("):")
                 .with_context(|| format!("line {}: EXERCISE(id): hint", index + 1))?;
             writeln!(out, "{indent}// TODO({id}):{first_hint}")?;
-            // The hint goes on while the lines are comments; then the answer, until the end.
-            while let Some((_, hint)) = lines
+            // The goal goes on while the lines are comments; then the answer, until the end.
+            // Hints (`// HINT(n): …` and their indented continuations) stay in the solution:
+            // `cargo boxcar hint` shows them on demand, one level at a time.
+            let mut in_hint = false;
+            while let Some((_, goal)) = lines
                 .next_if(|(_, l)| l.trim_start().starts_with("//") && !l.contains(END_EXERCISE))
             {
-                writeln!(out, "{hint}")?;
+                let comment = goal.trim_start();
+                in_hint = comment.starts_with(HINT) || (in_hint && comment.starts_with("//  "));
+                if !in_hint {
+                    writeln!(out, "{goal}")?;
+                }
             }
             let closed = lines
                 .by_ref()

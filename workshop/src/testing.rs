@@ -739,8 +739,33 @@ fn leftover_state(root: &Path) -> Vec<String> {
 }
 
 /// The entry point of a `tests/chNN.rs` file.
+/// Give the checks a "host" of their own, before any thread exists: a UTS namespace, so a
+/// runtime that sets the hostname in the wrong namespace (a mistake the checks must catch)
+/// renames this copy, never the machine (uts_namespaces(7)); and a mount namespace whose
+/// mounts receive the machine's mount events but send none back (MS_SLAVE), so a runtime
+/// that forgets to make its mounts private leaks them here, where the leak check sees
+/// them, and never onto the machine (mount_namespaces(7), "Shared subtrees").
+fn isolate_the_checks_host() {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    let isolated = unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS).and_then(|()| {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+    });
+    if let Err(errno) = isolated {
+        eprintln!("cannot give the checks namespaces of their own ({errno})");
+        std::process::exit(1);
+    }
+}
+
 pub fn main(chapter: u8, checks: Vec<Check>) -> ! {
     require_root_for_tests();
+    isolate_the_checks_host();
     // Orphans of a runtime come to us, not the host's init, so the leak check sees them.
     if let Err(errno) = nix::sys::prctl::set_child_subreaper(true) {
         eprintln!("cannot become a child subreaper ({errno}); the process leak check needs it");

@@ -37,9 +37,8 @@ pub fn clone_flags(namespaces: &[LinuxNamespace]) -> Result<CloneFlags, Failure>
 
 /// The flag of one kind of namespace (namespaces(7), the table of kinds).
 fn flag_of(typ: LinuxNamespaceType) -> CloneFlags {
-    // TODO(ch01-1): Return the clone(2) flag that creates a namespace of kind `typ`.
-    // namespaces(7) has the table; nix::sched::CloneFlags has a constant for each kind.
-    // The mount namespace's flag has a historical name: it was the first kind Linux had.
+    // TODO(ch01-1): Return the clone(2) flag that creates a new namespace of kind `typ`,
+    // for every kind the spec can list. namespaces(7) names the flag of each kind.
     todo!("exercise ch01-1: see the TODO above")
 }
 

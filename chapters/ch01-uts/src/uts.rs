@@ -26,9 +26,9 @@ pub fn check_hostname(name: &str) -> Result<(), Failure> {
 
 /// In the child: set the hostname of its new UTS namespace. The host's is untouched.
 pub fn set_hostname(name: &str) -> Result<(), Failure> {
-    // TODO(ch01-2): Set the hostname of the new UTS namespace with sethostname(2)
-    // (nix::unistd::sethostname), and turn an error into a Failure with
-    // Failure::syscall("cannot set the hostname", errno).
+    // TODO(ch01-2): In the child, give the container's UTS namespace the hostname `name`,
+    // and let a refusal reach the learner as a Failure that says what failed and why
+    // (sethostname(2)). The host's own name must not change.
     todo!("exercise ch01-2: see the TODO above")
 }
 

@@ -69,8 +69,10 @@ fn supervise(command: Pid, watched: &SigSet) -> Result<i32, Failure> {
 /// Reap every child that has ended; the command's exit code if it was one of them.
 fn reap_all(command: Pid) -> Result<Option<i32>, Failure> {
     let mut command_code: Option<i32> = None;
-    // TODO(ch02-4): Call waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) in a
-    // loop: -1 means any child, so orphans are reaped too. Stop on StillAlive or ECHILD;
-    // when the status is `command`'s, keep exit::code_of(status) for the return value.
+    // TODO(ch02-4): Reap every child that has ended — the command and every orphan the
+    // kernel handed to PID 1 — without ever blocking: the init must get back to its signals,
+    // and must not wait for processes that are still running. Remember the command's exit
+    // code (exit::code_of) if it was among them. waitpid(2) says how; "no children left" is
+    // not an error here.
     todo!("exercise ch02-4: see the TODO above")
 }

@@ -10,17 +10,19 @@ use nix::mount::{mount, MsFlags};
 
 /// In the child: stop mount events from propagating to or from the host.
 pub fn make_private() -> Result<(), Failure> {
-    // TODO(ch02-1): Remount "/" with MS_REC | MS_PRIVATE and no source, type or data
-    // (mount(2) "Changing the propagation type"); nix::mount::mount needs the None values
-    // typed, e.g. None::<&str>. Error: Failure::syscall("cannot make mounts private", errno).
+    // TODO(ch02-1): Stop mount events from travelling between the container's mount
+    // namespace and the host, in both directions, for every mount in the container's tree
+    // (not only for "/" itself). mount(2), "Changing the propagation type", and
+    // mount_namespaces(7), "Shared subtrees", say how. A refusal must reach the learner.
     todo!("exercise ch02-1: see the TODO above")
 }
 
 /// In the child: mount a new procfs on /proc. It shows the processes of the PID namespace
 /// of the process that mounts it, so `ps` sees only the container (proc(5)).
 pub fn mount_proc() -> Result<(), Failure> {
-    // TODO(ch02-2): Mount a filesystem of type "proc" (source "proc") on "/proc" with
-    // MS_NOSUID | MS_NODEV | MS_NOEXEC: nothing in /proc should be setuid, a device or
-    // executable. Error: Failure::syscall("cannot mount /proc", errno).
+    // TODO(ch02-2): Mount a new procfs on /proc, so that it shows this PID namespace's
+    // processes, and mount it the way every runtime does: nothing on it may be run as a
+    // program, act as a device, or raise privileges through a setuid bit (proc(5), mount(2)
+    // "MS_NOSUID"). A refusal must reach the learner.
     todo!("exercise ch02-2: see the TODO above")
 }

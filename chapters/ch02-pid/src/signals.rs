@@ -42,9 +42,9 @@ pub fn wait_forwarding(child: &Child, blocked: &SigSet) -> Result<i32, Failure> 
         let signal = blocked
             .wait()
             .map_err(|errno| Failure::syscall("cannot wait for signals", errno))?;
-        // TODO(ch02-3): Unless the signal is SIGCHLD (the loop checks the child again),
-        // send it to the container's PID 1 with nix::sys::signal::kill. If the child has
-        // just exited, kill fails with ESRCH: ignore that, the next try_wait sees the end.
+        // TODO(ch02-3): Pass every signal the user sent the runtime on to the container's
+        // PID 1 — but not the one that only says the container ended, which the loop checks
+        // itself. The container may end between the two: that is not an error (kill(2)).
         todo!("exercise ch02-3: see the TODO above")
     }
 }

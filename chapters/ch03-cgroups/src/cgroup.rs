@@ -229,16 +229,19 @@ pub fn clean_stale() {
 /// Write `pid` into `dir/cgroup.procs`: the kernel moves that process into the cgroup, and
 /// every child it forks from then on starts there too (cgroups(7), the same on v1 and v2).
 pub fn join(dir: &Path, pid: Pid) -> Result<(), Failure> {
-    // TODO(ch03-3): Write the pid, as decimal text, into dir.join("cgroup.procs") with
-    // write_file (below). One write of one pid: the kernel takes one process per write(2).
+    // TODO(ch03-3): Move the process `pid` (the container's, waiting for "go") into the
+    // cgroup at `dir`, so that it and everything it forks from then on is counted and
+    // limited there. cgroups(7), "Creating cgroups and moving processes", says how; it is
+    // the same on v1 and v2. A refusal must reach the learner.
     todo!("exercise ch03-3: see the TODO above")
 }
 
 /// The number after `key` in a flat keyed file such as memory.events (`oom_kill 1`),
 /// memory.oom_control or pids.events (`max 3`); 0 when the key is absent.
 pub fn keyed_value(text: &str, key: &str) -> u64 {
-    // TODO(ch03-4): Each line is "key value". Find the line whose first word is `key`
-    // and parse its second word as u64; return 0 when there is none.
+    // TODO(ch03-4): Read the counter `key` out of a flat keyed file (each line a key
+    // and a number, separated by a space), and 0 when the file has no such key. The OOM
+    // message and the pids note depend on it.
     todo!("exercise ch03-4: see the TODO above")
 }
 

@@ -100,10 +100,12 @@ impl V1 {
 
 impl Backend for V1 {
     fn apply(&self, limits: &Limits) -> Result<(), Failure> {
-        // TODO(ch03-2): For each limit that is set, write the v1 files with self.write:
-        // memory → memory.limit_in_bytes, then memory.memsw.limit_in_bytes with the same
-        // value if the file exists (memory+swap: so no swap on top); cpu → cpu.cfs_period_us
-        // gets CPU_PERIOD_US, then cpu.cfs_quota_us the quota; pids → pids.max.
+        // TODO(ch03-2): Apply each limit that is set on the v1 hierarchies, one
+        // controller's tree each: the memory limit (and memory+swap equal to it where swap is
+        // accounted, so there is no swap on top), the CPU limit as a quota per period, the
+        // number of processes. The kernel checks each write against the others: order them
+        // so every write is valid when it is made. Documentation/admin-guide/cgroup-v1/
+        // (memory.rst, the CFS bandwidth in scheduler/sched-bwc.rst, pids.rst).
         todo!("exercise ch03-2: see the TODO above")
     }
 
@@ -138,8 +140,19 @@ impl Backend for V1 {
         let Some(freezer) = self.dir("freezer").filter(|dir| dir.exists()) else {
             return Ok(());
         };
-        if cgroup::pids_in(freezer).is_empty() {
+        let inside = cgroup::pids_in(freezer);
+        if inside.is_empty() {
             return Ok(());
+        }
+        // Never freeze the runtime itself: a frozen process cannot thaw the cgroup again and
+        // hangs, unkillable, in state D. It is inside only if it joined its own pid by mistake.
+        let runtime = nix::unistd::getpid();
+        if inside.contains(&runtime) {
+            for pid in inside.into_iter().filter(|pid| *pid != runtime) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            return Err(Failure::new("the runtime itself is in the container's cgroup")
+                .hint("move the container's process (its pid from clone) into the cgroup, not the runtime's own"));
         }
         self.set_frozen(true)?;
         for pid in cgroup::pids_in(freezer) {

@@ -65,10 +65,11 @@ impl V2 {
 
 impl Backend for V2 {
     fn apply(&self, limits: &Limits) -> Result<(), Failure> {
-        // TODO(ch03-1): For each limit that is set, write its file in self.dir with
-        // write_file: memory.max gets the bytes, and memory.swap.max gets 0 if that file
-        // exists (no swap on top of the limit); cpu.max gets "QUOTA PERIOD" (microseconds,
-        // the period is CPU_PERIOD_US); pids.max gets the number.
+        // TODO(ch03-1): Apply each limit that is set by writing the interface files of
+        // the unified hierarchy in self.dir: the memory limit (and no swap on top of it
+        // where this kernel accounts swap), the CPU limit as a quota per period, the number
+        // of processes. Documentation/admin-guide/cgroup-v2.rst names each file and the
+        // format and unit it takes. A refused write must reach the learner.
         todo!("exercise ch03-1: see the TODO above")
     }
 

@@ -38,9 +38,16 @@ pub fn clone_flags(namespaces: &[LinuxNamespace]) -> Result<CloneFlags, Failure>
 
 /// The flag of one kind of namespace (namespaces(7), the table of kinds).
 fn flag_of(typ: LinuxNamespaceType) -> CloneFlags {
-    // EXERCISE(ch01-1): Return the clone(2) flag that creates a namespace of kind `typ`.
-    // namespaces(7) has the table; nix::sched::CloneFlags has a constant for each kind.
-    // The mount namespace's flag has a historical name: it was the first kind Linux had.
+    // EXERCISE(ch01-1): Return the clone(2) flag that creates a new namespace of kind `typ`,
+    // for every kind the spec can list. namespaces(7) names the flag of each kind.
+    // HINT(1): Each kind of namespace isolates one resource (the hostname, the IPC objects,
+    //   the process IDs, the mount table, …) and clone(2) has one flag per kind that asks for
+    //   a new one. The spec says "uts"; clone(2) wants a bit.
+    // HINT(2): namespaces(7), the table under "Namespace types": each row gives the flag.
+    //   The mount namespace's flag is not CLONE_NEWMOUNT: it was the first kind Linux had,
+    //   and its flag is called CLONE_NEWNS. Time is handled in clone_flags, not here.
+    // HINT(3): A `match typ { LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS, … }` with
+    //   one arm per kind; nix::sched::CloneFlags has a constant for each flag.
     match typ {
         LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
         LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,

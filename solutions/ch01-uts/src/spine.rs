@@ -68,14 +68,27 @@ fn clone_into_namespaces(
     stack: &mut [u8],
     namespaces: CloneFlags,
 ) -> Result<Pid, Failure> {
-    // EXERCISE(ch01-3): Call nix::sched::clone with the callback, the stack, the namespace
-    // flags and Some(SIGCHLD as i32) — SIGCHLD is what lets waitpid(2) see the child end.
-    // It is unsafe: say why it is sound here in a SAFETY comment. Map an error with
-    // Failure::syscall("cannot create the container's process", errno).
-    // SAFETY: the runtime is single-threaded here, so the child's copy of our memory holds
-    // no lock another thread owned; the child only runs our setup and then execve(2)s.
-    unsafe { nix::sched::clone(child_main, stack, namespaces, Some(Signal::SIGCHLD as i32)) }
-        .map_err(|errno| Failure::syscall("cannot create the container's process", errno))
+    // EXERCISE(ch01-3): Create the container's process with clone(2): it starts in
+    // `child_main`, on `stack`, in new namespaces, and its end must be visible to the
+    // parent's waitpid(2) like any child's. The call is unsafe: say in a SAFETY comment why
+    // it is sound here. A refusal (EPERM without root, ENOSPC past a namespace limit) must
+    // reach the learner as a Failure.
+    // HINT(1): clone(2) is fork(2) with choices: which namespaces the child gets, which
+    //   stack it runs on, and which signal its parent gets when it ends. waitpid(2) without
+    //   __WALL only sees children that end with SIGCHLD.
+    // HINT(2): clone(2), "The child termination signal": the low byte of the flags. nix's
+    //   clone takes it as its last argument, an Option<c_int>. Why unsafe: the child runs
+    //   on a copy of the parent's memory; that is sound when no other thread could hold a
+    //   lock at that moment (the runtime is single-threaded until then).
+    // HINT(3): unsafe { nix::sched::clone(child_main, stack, namespaces, Some(Signal::SIGCHLD
+    //   as i32)) }.map_err(|errno| Failure::syscall("cannot create the container's process",
+    //   errno)), with a // SAFETY: comment above the unsafe block.
+    let cloned = unsafe {
+        // SAFETY: the runtime is single-threaded here, so the child's copy of our memory
+        // holds no lock another thread owned; the child only runs our setup, then execve(2)s.
+        nix::sched::clone(child_main, stack, namespaces, Some(Signal::SIGCHLD as i32))
+    };
+    cloned.map_err(|errno| Failure::syscall("cannot create the container's process", errno))
     // END EXERCISE
 }
 // ANCHOR_END: clone
@@ -125,7 +138,14 @@ impl Child {
     pub fn start(&mut self) -> Result<(), Failure> {
         self.channel.release()?;
         if let Err(failure) = self.channel.wait_for_exec() {
-            let _ = self.wait();
+            // The child reported and exits: reap it, so no zombie is left. If it cannot be
+            // reaped, that is the bigger problem, and the one to report.
+            if let Err(not_reaped) = self.wait() {
+                return Err(not_reaped.hint(
+                    "the container's process cannot be waited for: was it cloned without an \
+                     exit signal? waitpid(2) sees only children that end with SIGCHLD",
+                ));
+            }
             return Err(failure);
         }
         Ok(())

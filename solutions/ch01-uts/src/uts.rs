@@ -27,9 +27,17 @@ pub fn check_hostname(name: &str) -> Result<(), Failure> {
 // ANCHOR: set_hostname
 /// In the child: set the hostname of its new UTS namespace. The host's is untouched.
 pub fn set_hostname(name: &str) -> Result<(), Failure> {
-    // EXERCISE(ch01-2): Set the hostname of the new UTS namespace with sethostname(2)
-    // (nix::unistd::sethostname), and turn an error into a Failure with
-    // Failure::syscall("cannot set the hostname", errno).
+    // EXERCISE(ch01-2): In the child, give the container's UTS namespace the hostname `name`,
+    // and let a refusal reach the learner as a Failure that says what failed and why
+    // (sethostname(2)). The host's own name must not change.
+    // HINT(1): The child is already in its new UTS namespace (clone made it): setting the
+    //   hostname there changes only that namespace's copy. Called anywhere else, it would
+    //   rename the host.
+    // HINT(2): sethostname(2) takes the name; it fails with EINVAL when the name is too long
+    //   and EPERM without CAP_SYS_ADMIN. Failure::syscall(what, errno) keeps the errno and
+    //   adds its usual cause.
+    // HINT(3): nix::unistd::sethostname(name), then .map_err(|errno| Failure::syscall(
+    //   "cannot set the hostname", errno)).
     nix::unistd::sethostname(name)
         .map_err(|errno| Failure::syscall("cannot set the hostname", errno))
     // END EXERCISE

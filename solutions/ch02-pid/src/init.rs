@@ -70,9 +70,20 @@ fn supervise(command: Pid, watched: &SigSet) -> Result<i32, Failure> {
 /// Reap every child that has ended; the command's exit code if it was one of them.
 fn reap_all(command: Pid) -> Result<Option<i32>, Failure> {
     let mut command_code: Option<i32> = None;
-    // EXERCISE(ch02-4): Call waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) in a
-    // loop: -1 means any child, so orphans are reaped too. Stop on StillAlive or ECHILD;
-    // when the status is `command`'s, keep exit::code_of(status) for the return value.
+    // EXERCISE(ch02-4): Reap every child that has ended — the command and every orphan the
+    // kernel handed to PID 1 — without ever blocking: the init must get back to its signals,
+    // and must not wait for processes that are still running. Remember the command's exit
+    // code (exit::code_of) if it was among them. waitpid(2) says how; "no children left" is
+    // not an error here.
+    // HINT(1): A zombie stays until its parent waits for it, and in a PID namespace orphans
+    //   are reparented to PID 1. One SIGCHLD may stand for several children that ended, so
+    //   reap until there is nothing more to reap right now.
+    // HINT(2): waitpid(2): pid -1 waits for any child; WNOHANG returns at once when none
+    //   has ended (nix gives WaitStatus::StillAlive); ECHILD means there are no children.
+    //   EINTR means "try again".
+    // HINT(3): loop { match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) { … } }
+    //   with arms for StillAlive/ECHILD (return), the command's pid (keep its code), any
+    //   other pid (an orphan: nothing to do), EINTR, and other errors.
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(command_code),

@@ -43,9 +43,16 @@ pub fn wait_forwarding(child: &Child, blocked: &SigSet) -> Result<i32, Failure> 
         let signal = blocked
             .wait()
             .map_err(|errno| Failure::syscall("cannot wait for signals", errno))?;
-        // EXERCISE(ch02-3): Unless the signal is SIGCHLD (the loop checks the child again),
-        // send it to the container's PID 1 with nix::sys::signal::kill. If the child has
-        // just exited, kill fails with ESRCH: ignore that, the next try_wait sees the end.
+        // EXERCISE(ch02-3): Pass every signal the user sent the runtime on to the container's
+        // PID 1 — but not the one that only says the container ended, which the loop checks
+        // itself. The container may end between the two: that is not an error (kill(2)).
+        // HINT(1): The runtime stands between the user and the container: `kill RUNTIME` and
+        //   Ctrl-C reach the runtime. It blocked the signals it forwards (FORWARDED) and
+        //   SIGCHLD, and sigwait hands it each one here.
+        // HINT(2): kill(2) sends a signal to a pid; the container's PID 1 is child.pid() on
+        //   the host. It fails with ESRCH when that process is gone, which is harmless here.
+        //   SIGCHLD is not for the container.
+        // HINT(3): if signal != Signal::SIGCHLD { let _ = kill(child.pid(), signal); }
         if signal != Signal::SIGCHLD {
             let _ = kill(child.pid(), signal);
         }

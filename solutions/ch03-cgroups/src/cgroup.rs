@@ -230,8 +230,16 @@ pub fn clean_stale() {
 /// Write `pid` into `dir/cgroup.procs`: the kernel moves that process into the cgroup, and
 /// every child it forks from then on starts there too (cgroups(7), the same on v1 and v2).
 pub fn join(dir: &Path, pid: Pid) -> Result<(), Failure> {
-    // EXERCISE(ch03-3): Write the pid, as decimal text, into dir.join("cgroup.procs") with
-    // write_file (below). One write of one pid: the kernel takes one process per write(2).
+    // EXERCISE(ch03-3): Move the process `pid` (the container's, waiting for "go") into the
+    // cgroup at `dir`, so that it and everything it forks from then on is counted and
+    // limited there. cgroups(7), "Creating cgroups and moving processes", says how; it is
+    // the same on v1 and v2. A refusal must reach the learner.
+    // HINT(1): A process joins a cgroup when its PID is written into one of that cgroup's
+    //   files; its children are born where it is. Which process: the container's, not the
+    //   runtime's.
+    // HINT(2): cgroups(7): write the PID, as decimal text, into cgroup.procs (the whole
+    //   process; on v1, `tasks` moves one thread). One PID per write(2).
+    // HINT(3): write_file(&dir.join("cgroup.procs"), &pid.to_string()).
     write_file(&dir.join("cgroup.procs"), &pid.to_string())
     // END EXERCISE
 }
@@ -241,8 +249,16 @@ pub fn join(dir: &Path, pid: Pid) -> Result<(), Failure> {
 /// The number after `key` in a flat keyed file such as memory.events (`oom_kill 1`),
 /// memory.oom_control or pids.events (`max 3`); 0 when the key is absent.
 pub fn keyed_value(text: &str, key: &str) -> u64 {
-    // EXERCISE(ch03-4): Each line is "key value". Find the line whose first word is `key`
-    // and parse its second word as u64; return 0 when there is none.
+    // EXERCISE(ch03-4): Read the counter `key` out of a flat keyed file (each line a key
+    // and a number, separated by a space), and 0 when the file has no such key. The OOM
+    // message and the pids note depend on it.
+    // HINT(1): memory.events (v2) says `oom_kill 1`; memory.oom_control (v1) has
+    //   `oom_kill_disable 0` and `under_oom 0` before its `oom_kill 1`: match the key
+    //   exactly, not a prefix.
+    // HINT(2): cgroup-v2.rst, "Format": "flat keyed" files are `KEY VALUE` per line. Parse
+    //   the value as u64; a missing key or an unreadable value counts as 0.
+    // HINT(3): text.lines(), split each with split_once(' '), find the pair whose name ==
+    //   key, parse the value, unwrap_or(0).
     text.lines()
         .filter_map(|line| line.split_once(' '))
         .find(|(name, _)| *name == key)

@@ -101,10 +101,22 @@ impl V1 {
 impl Backend for V1 {
     // ANCHOR: apply
     fn apply(&self, limits: &Limits) -> Result<(), Failure> {
-        // EXERCISE(ch03-2): For each limit that is set, write the v1 files with self.write:
-        // memory → memory.limit_in_bytes, then memory.memsw.limit_in_bytes with the same
-        // value if the file exists (memory+swap: so no swap on top); cpu → cpu.cfs_period_us
-        // gets CPU_PERIOD_US, then cpu.cfs_quota_us the quota; pids → pids.max.
+        // EXERCISE(ch03-2): Apply each limit that is set on the v1 hierarchies, one
+        // controller's tree each: the memory limit (and memory+swap equal to it where swap is
+        // accounted, so there is no swap on top), the CPU limit as a quota per period, the
+        // number of processes. The kernel checks each write against the others: order them
+        // so every write is valid when it is made. Documentation/admin-guide/cgroup-v1/
+        // (memory.rst, the CFS bandwidth in scheduler/sched-bwc.rst, pids.rst).
+        // HINT(1): On v1 each controller is its own tree: self.write(controller, file, value)
+        //   writes into this container's directory of that controller. memory+swap is a
+        //   separate limit that may never be below the memory limit.
+        // HINT(2): memory.limit_in_bytes, then memory.memsw.limit_in_bytes (only if it
+        //   exists: swap accounting may be off); cpu.cfs_period_us (CPU_PERIOD_US) and
+        //   cpu.cfs_quota_us (the quota in µs); pids.max. Values are decimal text in bytes,
+        //   microseconds and processes.
+        // HINT(3): if let Some(bytes) = limits.memory { self.write("memory",
+        //   "memory.limit_in_bytes", &bytes.to_string())?; if the memsw file exists, the same
+        //   value into it } … then the cpu pair, then pids; Ok(()).
         if let Some(bytes) = limits.memory {
             self.write("memory", "memory.limit_in_bytes", &bytes.to_string())?;
             // memsw must stay >= the memory limit, so it is written second.
@@ -158,8 +170,19 @@ impl Backend for V1 {
         let Some(freezer) = self.dir("freezer").filter(|dir| dir.exists()) else {
             return Ok(());
         };
-        if cgroup::pids_in(freezer).is_empty() {
+        let inside = cgroup::pids_in(freezer);
+        if inside.is_empty() {
             return Ok(());
+        }
+        // Never freeze the runtime itself: a frozen process cannot thaw the cgroup again and
+        // hangs, unkillable, in state D. It is inside only if it joined its own pid by mistake.
+        let runtime = nix::unistd::getpid();
+        if inside.contains(&runtime) {
+            for pid in inside.into_iter().filter(|pid| *pid != runtime) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            return Err(Failure::new("the runtime itself is in the container's cgroup")
+                .hint("move the container's process (its pid from clone) into the cgroup, not the runtime's own"));
         }
         self.set_frozen(true)?;
         for pid in cgroup::pids_in(freezer) {

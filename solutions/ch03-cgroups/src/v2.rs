@@ -66,10 +66,20 @@ impl V2 {
 impl Backend for V2 {
     // ANCHOR: apply
     fn apply(&self, limits: &Limits) -> Result<(), Failure> {
-        // EXERCISE(ch03-1): For each limit that is set, write its file in self.dir with
-        // write_file: memory.max gets the bytes, and memory.swap.max gets 0 if that file
-        // exists (no swap on top of the limit); cpu.max gets "QUOTA PERIOD" (microseconds,
-        // the period is CPU_PERIOD_US); pids.max gets the number.
+        // EXERCISE(ch03-1): Apply each limit that is set by writing the interface files of
+        // the unified hierarchy in self.dir: the memory limit (and no swap on top of it
+        // where this kernel accounts swap), the CPU limit as a quota per period, the number
+        // of processes. Documentation/admin-guide/cgroup-v2.rst names each file and the
+        // format and unit it takes. A refused write must reach the learner.
+        // HINT(1): In cgroup v2 every controller's settings are files in the cgroup's one
+        //   directory; writing a value into a file sets it, and the kernel checks it.
+        // HINT(2): cgroup-v2.rst: memory.max (bytes), memory.swap.max (only where swap is
+        //   accounted: check that the file exists), cpu.max ("$MAX $PERIOD" in
+        //   microseconds, on one line), pids.max. Limits holds bytes, µs per CPU_PERIOD_US
+        //   and a count.
+        // HINT(3): if let Some(bytes) = limits.memory { write_file(&self.dir.join(
+        //   "memory.max"), &bytes.to_string())?; … } and the same shape for cpu.max with
+        //   format!("{quota} {CPU_PERIOD_US}") and pids.max; Ok(()) at the end.
         if let Some(bytes) = limits.memory {
             write_file(&self.dir.join("memory.max"), &bytes.to_string())?;
             let swap = self.dir.join("memory.swap.max");
