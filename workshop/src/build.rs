@@ -19,15 +19,37 @@ pub fn workspace_dir() -> PathBuf {
         .unwrap_or(crate_dir)
 }
 
+/// The workspace's target directory: `CARGO_TARGET_DIR`, or target/ in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("target"))
+}
+
 /// A `cargo` command run in the workspace, as the invoking user when run under sudo.
 pub fn cargo() -> Command {
+    cargo_in(&workspace_dir())
+}
+
+/// A `cargo` command run in `dir`, as the invoking user when run under sudo.
+pub fn cargo_in(dir: &Path) -> Command {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(program);
-    command.current_dir(workspace_dir());
+    command.current_dir(dir);
     if let Some((uid, gid, home)) = invoking_user() {
         command.uid(uid).gid(gid).env("HOME", home);
     }
     command
+}
+
+/// Under sudo, make `path` the invoking user's: what the workshop writes into the target
+/// directory must not stop their own `cargo` later.
+pub fn give_to_invoking_user(path: &Path) -> Result<()> {
+    if let Some((uid, gid, _)) = invoking_user() {
+        nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
+            .with_context(|| format!("cannot give {} to uid {uid}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// (uid, gid, home) of the user behind sudo, if this is root started by sudo.
@@ -56,7 +78,18 @@ pub fn build_binary_release(package: &str) -> Result<PathBuf> {
 }
 
 fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
-    let mut command = cargo();
+    binary_from(cargo(), package, release)
+}
+
+/// Build `package`'s binary in the workspace at `dir` into `target_dir`, and return its path
+/// (`mistakes` builds a scratch copy of the workspace this way).
+pub fn build_binary_in(dir: &Path, target_dir: &Path, package: &str) -> Result<PathBuf> {
+    let mut command = cargo_in(dir);
+    command.env("CARGO_TARGET_DIR", target_dir);
+    binary_from(command, package, false)
+}
+
+fn binary_from(mut command: Command, package: &str, release: bool) -> Result<PathBuf> {
     command.args([
         "build",
         "--quiet",
@@ -78,10 +111,7 @@ fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
 /// with no C library (chapter 04's busybox image has none). It has its own target
 /// directory so the static build and the workspace's normal build never overwrite each other.
 pub fn build_probe() -> Result<PathBuf> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_dir().join("target"))
-        .join("static");
+    let target_dir = target_dir().join("static");
     let mut command = cargo();
     command.args([
         "rustc",
