@@ -30,6 +30,13 @@ pub fn set_hostname(name: &str) -> Result<(), Failure> {
     // EXERCISE(ch01-2): Set the hostname of the new UTS namespace with sethostname(2)
     // (nix::unistd::sethostname), and turn an error into a Failure with
     // Failure::syscall("cannot set the hostname", errno).
+    // HINT(1): This runs in the child, which clone(2) already put in a new UTS namespace: the
+    //          hostname it sets is the container's alone, and the host keeps its own.
+    // HINT(2): sethostname(2) takes the name and its length; it fails with EPERM without
+    //          CAP_SYS_ADMIN in the namespace and EINVAL for a name too long. Keep the errno:
+    //          it is what the learner reading the error needs.
+    // HINT(3): nix::unistd::sethostname(name) returns a nix::Result<()>; map its Errno into
+    //          the Failure the TODO names, and return that Result.
     nix::unistd::sethostname(name)
         .map_err(|errno| Failure::syscall("cannot set the hostname", errno))
     // END EXERCISE
