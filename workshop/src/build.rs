@@ -85,8 +85,35 @@ fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
 /// (`mistakes` builds a scratch copy of the workspace this way).
 pub fn build_binary_in(dir: &Path, target_dir: &Path, package: &str) -> Result<PathBuf> {
     let mut command = cargo_in(dir);
-    command.env("CARGO_TARGET_DIR", target_dir);
-    binary_from(command, package, false)
+    command.env("CARGO_TARGET_DIR", target_dir).args([
+        "build",
+        "--quiet",
+        "--message-format=json",
+        "-p",
+        package,
+    ]);
+    // The compiler's words about a mistaken copy are shown only when it does not build.
+    let output = command.output().context("cannot run cargo")?;
+    let messages = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let rendered: Vec<String> = messages
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["message"]["level"] == "error")
+            .filter_map(|message| message["message"]["rendered"].as_str().map(str::to_string))
+            .collect();
+        bail!(
+            "building {package} failed:\n{}{}",
+            rendered.join(""),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .find(|path| path.file_name().is_some_and(|name| name == package))
+        .with_context(|| format!("cargo built no binary named {package}"))
 }
 
 fn binary_from(mut command: Command, package: &str, release: bool) -> Result<PathBuf> {

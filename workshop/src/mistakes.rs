@@ -287,9 +287,10 @@ fn run(workspace: &Path, entries: &[Entry], budget_minutes: Option<f64>) -> Resu
             if started.elapsed() > budget {
                 let left = entries.len() - index;
                 println!(
-                    "\nthe budget of {:.0} minutes is spent: {left} mistakes not started (run them \
-                     with --part or --only)",
-                    budget.as_secs_f64() / 60.0
+                    "\nthe budget of {} minutes is spent: {left} of {} not started (run them with \
+                     --part or --only)",
+                    budget.as_secs_f64() / 60.0,
+                    entries.len()
                 );
                 break;
             }

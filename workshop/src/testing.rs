@@ -1007,9 +1007,9 @@ impl Help {
                  {chapter:02}'s: {})",
                 self.all.iter().map(|id| short_id(id)).collect::<Vec<_>>().join(", ")
             )),
-            [first, rest @ ..] if rest.is_empty() => Some(format!(
+            [only] => Some(format!(
                 "more help: cargo boxcar hint {}  (the exercise of chapter {chapter:02} still to do)",
-                short_id(first)
+                short_id(only)
             )),
             [first, ..] => Some(format!(
                 "more help: cargo boxcar hint {}  (chapter {chapter:02}'s exercises still to do: {})",
