@@ -1059,9 +1059,13 @@ fn failure_report(check: &Check, error: &anyhow::Error, help: &Help) -> String {
             }
         }
     } else {
+        // A panic's backtrace (under RUST_BACKTRACE) is not for a learner: it ends the detail.
         let useful = detail
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("--- "));
+            .take_while(|l| !l.starts_with("stack backtrace:"))
+            .filter(|l| {
+                !l.trim().is_empty() && !l.starts_with("--- ") && !l.starts_with("note: run with")
+            });
         for line in useful.take(5) {
             let _ = writeln!(out, "      | {line}");
         }
