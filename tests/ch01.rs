@@ -254,13 +254,13 @@ fn children_of(pid: Pid) -> Result<Vec<Pid>> {
 fn missing_command_is_127(ctx: &Ctx) -> Result<()> {
     let by_path = ctx.run(&["run", "--", "/nonexistent"])?;
     by_path.expect_code(127)?;
-    insta::assert_snapshot!(
+    workshop::assert_snapshot!(
         "missing_command_by_path",
         ctx.redact(by_path.one_error_line()?)
     );
     let by_name = ctx.run(&["run", "--", "no-such-command"])?;
     by_name.expect_code(127)?;
-    insta::assert_snapshot!(
+    workshop::assert_snapshot!(
         "missing_command_by_name",
         ctx.redact(by_name.one_error_line()?)
     );
@@ -369,7 +369,7 @@ fn later_chapter_flag_is_refused(ctx: &Ctx) -> Result<()> {
 fn bad_hostname_is_refused(ctx: &Ctx) -> Result<()> {
     let outcome = ctx.run(&["run", "--hostname", "not a hostname", "--", "true"])?;
     outcome.expect_code(125)?;
-    insta::assert_snapshot!("bad_hostname", ctx.redact(outcome.one_error_line()?));
+    workshop::assert_snapshot!("bad_hostname", ctx.redact(outcome.one_error_line()?));
     Ok(())
 }
 
@@ -389,6 +389,6 @@ fn help_lists_this_chapters_flags(ctx: &Ctx) -> Result<()> {
     let outcome = ctx.run(&["run", "--help"])?;
     outcome.expect_code(0)?;
     let snapshot = format!("run_help_chapter_{:02}", ctx.chapter());
-    insta::assert_snapshot!(snapshot, ctx.redact(&outcome.stdout));
+    workshop::assert_snapshot!(snapshot, ctx.redact(&outcome.stdout));
     Ok(())
 }

@@ -206,7 +206,7 @@ fn ps_shows_only_the_container(ctx: &Ctx) -> Result<()> {
     );
     let outcome = ctx.run(&["run", "--", "ps", "-o", "pid,comm"])?;
     outcome.expect_code(0)?;
-    insta::assert_snapshot!("ps_inside", ctx.redact(&outcome.stdout));
+    workshop::assert_snapshot!("ps_inside", ctx.redact(&outcome.stdout));
     Ok(())
 }
 

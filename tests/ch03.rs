@@ -78,7 +78,7 @@ fn memory_limit_ends_in_an_oom_kill(ctx: &Ctx) -> Result<()> {
         "run", "--memory", "32m", "--", &probe, "--hog-mb", "100", "--only", "pid",
     ])?;
     outcome.expect_code(137)?;
-    insta::assert_snapshot!("oom_kill", ctx.redact(outcome.one_error_line()?));
+    workshop::assert_snapshot!("oom_kill", ctx.redact(outcome.one_error_line()?));
     Ok(())
 }
 
@@ -304,7 +304,7 @@ fn bad_limits_are_refused(ctx: &Ctx) -> Result<()> {
                 .replace(&format!("and {}", cpus()), "and [N]"),
         );
     }
-    insta::assert_snapshot!("bad_limits", lines.join("\n"));
+    workshop::assert_snapshot!("bad_limits", lines.join("\n"));
     Ok(())
 }
 

@@ -215,14 +215,14 @@ fn a_command_missing_from_the_image_is_127(ctx: &Ctx) -> Result<()> {
     ctx.build_images()?;
     let outcome = ctx.run(&["run", "--image", "busybox", "--", "bash"])?;
     outcome.expect_code(127)?;
-    insta::assert_snapshot!("missing_in_image", ctx.redact(outcome.one_error_line()?));
+    workshop::assert_snapshot!("missing_in_image", ctx.redact(outcome.one_error_line()?));
     Ok(())
 }
 
 fn a_missing_image_is_one_clear_line(ctx: &Ctx) -> Result<()> {
     let outcome = ctx.run(&["run", "--image", "no-such-image", "--", "true"])?;
     outcome.expect_code(125)?;
-    insta::assert_snapshot!("missing_image", ctx.redact(outcome.one_error_line()?));
+    workshop::assert_snapshot!("missing_image", ctx.redact(outcome.one_error_line()?));
     Ok(())
 }
 
@@ -344,7 +344,7 @@ fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
         Store::new(ctx.root()).list().is_empty(),
         "a refused image was listed"
     );
-    insta::assert_snapshot!("hostile_tarballs", lines.join("\n"));
+    workshop::assert_snapshot!("hostile_tarballs", lines.join("\n"));
     Ok(())
 }
 

@@ -120,7 +120,7 @@ fn only_the_containers_mounts_are_visible(ctx: &Ctx) -> Result<()> {
             }
         })
         .collect();
-    insta::assert_snapshot!("mounts_inside", mounts.join("\n"));
+    workshop::assert_snapshot!("mounts_inside", mounts.join("\n"));
     Ok(())
 }
 
@@ -128,7 +128,7 @@ fn dev_is_minimal(ctx: &Ctx) -> Result<()> {
     ctx.build_images()?;
     let outcome = ctx.run(&["run", "--image", "busybox", "--", "ls", "-A", "/dev"])?;
     outcome.expect_code(0)?;
-    insta::assert_snapshot!("dev_inside", outcome.stdout);
+    workshop::assert_snapshot!("dev_inside", outcome.stdout);
     let outcome = ctx.run(&[
         "run",
         "--image",
@@ -249,6 +249,6 @@ fn bad_volumes_are_refused(ctx: &Ctx) -> Result<()> {
         outcome.expect_code(125)?;
         lines.push(ctx.redact(outcome.one_error_line()?));
     }
-    insta::assert_snapshot!("bad_volumes", lines.join("\n"));
+    workshop::assert_snapshot!("bad_volumes", lines.join("\n"));
     Ok(())
 }

@@ -197,13 +197,13 @@ fn diff_lists_added_changed_deleted(ctx: &Ctx) -> Result<()> {
     .expect_code(0)?;
     let outcome = ctx.run(&["diff", "changer"])?;
     outcome.expect_code(0)?;
-    insta::assert_snapshot!("diff", outcome.stdout);
+    workshop::assert_snapshot!("diff", outcome.stdout);
     // ps, as a person reads it: one untouched container beside the changed one.
     ctx.run(&["run", "--name", "idle", "--image", "busybox", "--", "true"])?
         .expect_code(0)?;
     let outcome = ctx.run(&["ps", "-a", "--size"])?;
     outcome.expect_code(0)?;
-    insta::assert_snapshot!("ps_size", redact_ids(&outcome.stdout));
+    workshop::assert_snapshot!("ps_size", redact_ids(&outcome.stdout));
     Ok(())
 }
 
@@ -349,7 +349,7 @@ fn unknown_containers_and_taken_names(ctx: &Ctx) -> Result<()> {
     let outcome = ctx.run(&["run", "--name", "taken", "--image", "busybox", "--", "true"])?;
     outcome.expect_code(125)?;
     lines.push(ctx.redact(outcome.one_error_line()?));
-    insta::assert_snapshot!("unknown_and_taken", lines.join("\n"));
+    workshop::assert_snapshot!("unknown_and_taken", lines.join("\n"));
     Ok(())
 }
 

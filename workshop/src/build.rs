@@ -19,15 +19,37 @@ pub fn workspace_dir() -> PathBuf {
         .unwrap_or(crate_dir)
 }
 
+/// The workspace's target directory: `CARGO_TARGET_DIR`, or target/ in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("target"))
+}
+
 /// A `cargo` command run in the workspace, as the invoking user when run under sudo.
 pub fn cargo() -> Command {
+    cargo_in(&workspace_dir())
+}
+
+/// A `cargo` command run in `dir`, as the invoking user when run under sudo.
+pub fn cargo_in(dir: &Path) -> Command {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(program);
-    command.current_dir(workspace_dir());
+    command.current_dir(dir);
     if let Some((uid, gid, home)) = invoking_user() {
         command.uid(uid).gid(gid).env("HOME", home);
     }
     command
+}
+
+/// Under sudo, make `path` the invoking user's: what the workshop writes into the target
+/// directory must not stop their own `cargo` later.
+pub fn give_to_invoking_user(path: &Path) -> Result<()> {
+    if let Some((uid, gid, _)) = invoking_user() {
+        nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
+            .with_context(|| format!("cannot give {} to uid {uid}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// (uid, gid, home) of the user behind sudo, if this is root started by sudo.
@@ -56,7 +78,45 @@ pub fn build_binary_release(package: &str) -> Result<PathBuf> {
 }
 
 fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
-    let mut command = cargo();
+    binary_from(cargo(), package, release)
+}
+
+/// Build `package`'s binary in the workspace at `dir` into `target_dir`, and return its path
+/// (`mistakes` builds a scratch copy of the workspace this way).
+pub fn build_binary_in(dir: &Path, target_dir: &Path, package: &str) -> Result<PathBuf> {
+    let mut command = cargo_in(dir);
+    command.env("CARGO_TARGET_DIR", target_dir).args([
+        "build",
+        "--quiet",
+        "--message-format=json",
+        "-p",
+        package,
+    ]);
+    // The compiler's words about a mistaken copy are shown only when it does not build.
+    let output = command.output().context("cannot run cargo")?;
+    let messages = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let rendered: Vec<String> = messages
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["message"]["level"] == "error")
+            .filter_map(|message| message["message"]["rendered"].as_str().map(str::to_string))
+            .collect();
+        bail!(
+            "building {package} failed:\n{}{}",
+            rendered.join(""),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .find(|path| path.file_name().is_some_and(|name| name == package))
+        .with_context(|| format!("cargo built no binary named {package}"))
+}
+
+fn binary_from(mut command: Command, package: &str, release: bool) -> Result<PathBuf> {
     command.args([
         "build",
         "--quiet",
@@ -78,10 +138,7 @@ fn build_binary_with(package: &str, release: bool) -> Result<PathBuf> {
 /// with no C library (chapter 04's busybox image has none). It has its own target
 /// directory so the static build and the workspace's normal build never overwrite each other.
 pub fn build_probe() -> Result<PathBuf> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_dir().join("target"))
-        .join("static");
+    let target_dir = target_dir().join("static");
     let mut command = cargo();
     command.args([
         "rustc",

@@ -4,6 +4,8 @@
 //! - [`doctor`]: is this machine ready for the workshop?
 //! - [`verify`]: run the checks of chapters 1..=N on a learner's chapter N.
 //! - [`sync`]: generate chapters/ from solutions/, keeping what the learner edited.
+//! - [`hints`]: the three levels of hints beside each exercise, shown on demand.
+//! - [`mistakes`]: the catalogue of plausible mistakes, each proved caught by the checks.
 //! - [`bench`]: a container's start time against runc, crun and the floor.
 //! - [`images`]: the default image, busybox, imported through chapter 04's import.
 //! - [`testing`]: the behaviour-test harness and its leak check.
@@ -12,7 +14,9 @@
 pub mod bench;
 pub mod build;
 pub mod doctor;
+pub mod hints;
 pub mod images;
+pub mod mistakes;
 pub mod sync;
 pub mod testing;
 pub mod verify;

@@ -2,6 +2,9 @@
 //!
 //! - `doctor`: is this machine ready?
 //! - `verify N [--solution]`: run the checks of chapters 1..=N on your chapter N.
+//! - `hint N[-K] [--level L] [--reset]`: the next hint for an exercise.
+//! - `mistakes [N] [--only ID] [--part K/M] [--budget-minutes X] [--list]`: prove the checks
+//!   catch each mistake of the catalogue.
 //! - `sync [--check] [--force]`: regenerate chapters/ from solutions/.
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
 //! - `check-starters`: prove each chapter's checks fail on its untouched starter.
@@ -11,7 +14,7 @@
 
 use clap::{Parser, Subcommand};
 
-use workshop::{bench, doctor, sync, verify};
+use workshop::{bench, doctor, hints, mistakes, sync, verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo boxcar", about = "The boxcar workshop's commands")]
@@ -31,6 +34,37 @@ enum Command {
         /// Verify the solution instead of your starter.
         #[arg(long)]
         solution: bool,
+    },
+    /// Show the next hint for an exercise: `hint 2` (the first exercise of chapter 2 still to
+    /// do) or `hint 2-3` (exercise ch02-3). Three levels: the concept, the man page and what
+    /// matters, then near-code.
+    Hint {
+        /// A chapter (2) or an exercise (2-3).
+        which: String,
+        /// Show this level (1 to 3) instead of the next one.
+        #[arg(long)]
+        level: Option<usize>,
+        /// Forget which hints were shown (for the exercise, or the whole chapter).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Apply each mistake of the catalogue (solutions/chNN-*/mistakes.toml) to a copy of its
+    /// solution and prove that a check fails on it.
+    Mistakes {
+        /// Only chapter N's catalogue.
+        chapter: Option<u8>,
+        /// Only this exercise's mistakes (ch01-1) or this one mistake (ch01-1/2).
+        #[arg(long)]
+        only: Option<String>,
+        /// Every M-th mistake starting at the K-th, from 0 (CI rotates through the catalogue).
+        #[arg(long, value_name = "K/M", value_parser = mistakes::parse_part)]
+        part: Option<(usize, usize)>,
+        /// Start no new mistake after this many minutes.
+        #[arg(long, value_name = "MINUTES")]
+        budget_minutes: Option<f64>,
+        /// List the catalogue and check that each mistake applies; build and run nothing.
+        #[arg(long)]
+        list: bool,
     },
     /// Regenerate chapters/ from solutions/ (your edits are kept unless --force).
     Sync {
@@ -96,6 +130,28 @@ fn main() {
                 };
                 verify::verify(chapter, target)
             }
+            Command::Hint {
+                which,
+                level,
+                reset,
+            } => hints::hint(&hints::Request {
+                which,
+                level,
+                reset,
+            }),
+            Command::Mistakes {
+                chapter,
+                only,
+                part,
+                budget_minutes,
+                list,
+            } => mistakes::mistakes(&mistakes::Options {
+                chapter,
+                only,
+                part,
+                budget_minutes,
+                list,
+            }),
             Command::Sync { check: true, .. } => sync::check(&workshop::build::workspace_dir())
                 .map(|()| {
                     println!("chapters/ is in sync with solutions/");

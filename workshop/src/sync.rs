@@ -4,14 +4,18 @@
 //! of truth:
 //!
 //! ```text
-//!     // EXERCISE(ch01-2): Set the hostname with sethostname(2) ...   <- the hint, kept
-//!     // (more hint lines, also kept)
+//!     // EXERCISE(ch01-2): Give the container its own hostname ...    <- the goal, kept
+//!     // (more goal lines, also kept)
+//!     // HINT(1): ... HINT(2): ... HINT(3): ...                        <- the hints, removed
 //!     nix::unistd::sethostname(name).map_err(...)                     <- the answer, removed
 //!     // END EXERCISE
 //! ```
 //!
-//! In the starter the hint becomes a `// TODO(ch01-2): …` comment followed by a `todo!()`,
+//! In the starter the goal becomes a `// TODO(ch01-2): …` comment followed by a `todo!()`,
 //! mdBook's `// ANCHOR:` lines disappear, and the package `chNN-solution` becomes `chNN`.
+//! The hints stay in the solution, where `cargo boxcar hint` reads them (see
+//! [`crate::hints`]), and so does the catalogue of mistakes (`mistakes.toml`, see
+//! [`crate::mistakes`]): neither is copied into the starter.
 //!
 //! A learner's work is never overwritten silently: `.generated` in each starter records the
 //! hash of every file as generated, and a file whose content no longer matches is the
@@ -25,14 +29,13 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::build::{chapters_in, workspace_dir};
+use crate::hints::{hint_start, ANCHOR, END_EXERCISE, EXERCISE};
 
 /// The file in each starter that records what was generated.
 pub const MANIFEST: &str = ".generated";
 
-const EXERCISE: &str = "// EXERCISE(";
-const END_EXERCISE: &str = "// END EXERCISE";
-const ANCHOR: &str = "// ANCHOR";
-const HINT: &str = "// HINT(";
+/// Files of a solution that stay in the solution: data for the workshop, not the learner's.
+const NOT_IN_STARTER: &[&str] = &["mistakes.toml"];
 
 /// A starter as it should be: relative path → generated file.
 pub type Files = BTreeMap<PathBuf, Generated>;
@@ -110,8 +113,7 @@ fn source_files(dir: &Path) -> Result<Vec<PathBuf>> {
         {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            // The catalogue of mistakes describes the answers: it stays with the solution.
-            if name.starts_with('.') || name == "target" || name == "mistakes.toml" {
+            if name.starts_with('.') || name == "target" || NOT_IN_STARTER.contains(&&*name) {
                 continue;
             }
             if path.is_dir() {
@@ -151,22 +153,17 @@ pub fn starter_source(text: &str, number: u8, crate_root: bool) -> Result<String
         }
         if let Some(rest) = trimmed.strip_prefix(EXERCISE) {
             let indent = &line[..line.len() - trimmed.len()];
-            let (id, first_hint) = rest
+            let (id, goal_first) = rest
                 .split_once("):")
-                .with_context(|| format!("line {}: EXERCISE(id): hint", index + 1))?;
-            writeln!(out, "{indent}// TODO({id}):{first_hint}")?;
-            // The goal goes on while the lines are comments; then the answer, until the end.
-            // Hints (`// HINT(n): …` and their indented continuations) stay in the solution:
-            // `cargo boxcar hint` shows them on demand, one level at a time.
-            let mut in_hint = false;
-            while let Some((_, goal)) = lines
-                .next_if(|(_, l)| l.trim_start().starts_with("//") && !l.contains(END_EXERCISE))
-            {
-                let comment = goal.trim_start();
-                in_hint = comment.starts_with(HINT) || (in_hint && comment.starts_with("//  "));
-                if !in_hint {
-                    writeln!(out, "{goal}")?;
-                }
+                .with_context(|| format!("line {}: EXERCISE(id): goal", index + 1))?;
+            writeln!(out, "{indent}// TODO({id}):{goal_first}")?;
+            // The goal goes on while the lines are comments, up to the first hint; then the
+            // hints and the answer, until the end, which the starter does not get.
+            while let Some((_, goal)) = lines.next_if(|(_, l)| {
+                let l = l.trim_start();
+                l.starts_with("//") && !l.starts_with(END_EXERCISE) && hint_start(l).is_none()
+            }) {
+                writeln!(out, "{goal}")?;
             }
             let closed = lines
                 .by_ref()
@@ -426,6 +423,30 @@ pub fn f(a: u32) -> u32 {
                  todo!(\"exercise ch03-1: see the TODO above\")\n}}\n"
             )
         );
+    }
+
+    #[test]
+    fn the_hints_stay_in_the_solution() {
+        let with_hints = SOLUTION.replace(
+            "    // Multiply by two.\n",
+            "    // Multiply by two.\n    // HINT(1): Twice.\n    //          Or a sum.\n    \
+             // HINT(2): a + a.\n    // SAFETY: not a hint, the answer's own comment.\n",
+        );
+        assert_eq!(
+            starter_source(&with_hints, 3, true).unwrap(),
+            starter_source(SOLUTION, 3, true).unwrap()
+        );
+    }
+
+    #[test]
+    fn mistakes_stay_in_the_solution() {
+        let workspace = scratch_workspace();
+        let mistakes = workspace.join("solutions/ch03-x/mistakes.toml");
+        std::fs::write(&mistakes, "[[mistake]]\n").unwrap();
+        sync(&workspace, false).unwrap();
+        assert!(!workspace.join("chapters/ch03-x/mistakes.toml").exists());
+        check(&workspace).unwrap();
+        std::fs::remove_dir_all(&workspace).unwrap();
     }
 
     #[test]

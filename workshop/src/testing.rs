@@ -711,13 +711,113 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&root);
     result?;
     if !leaks.is_empty() {
-        bail!(
-            "the runtime left things behind:\n  {}\n(processes are found as orphans of the test process: with \
-             checks running in parallel, one may come from another check)",
-            leaks.join("\n  ")
-        );
+        return Err(Leaked(leaks).into());
     }
     Ok(())
+}
+
+/// A check that did what it tests but left things behind: what was left is all there is to say.
+#[derive(Debug)]
+pub struct Leaked(pub Vec<String>);
+
+impl std::fmt::Display for Leaked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the runtime left things behind:\n  {}\n(processes are found as orphans of the test \
+             process: with checks running in parallel, one may come from another check)",
+            self.0.join("\n  ")
+        )
+    }
+}
+
+impl std::error::Error for Leaked {}
+
+/// Output that is not what a snapshot in tests/snapshots/ expects.
+#[derive(Debug)]
+pub struct SnapshotMismatch {
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for SnapshotMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "the output is not what the snapshot {:?} expects",
+            self.name
+        )?;
+        writeln!(f, "expected:")?;
+        for line in self.expected.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        writeln!(f, "actual:")?;
+        for line in self.actual.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SnapshotMismatch {}
+
+/// Whether the harness compares snapshots itself: under `verify` (and `check-starters`,
+/// `mistakes`), which print a mismatch in a learner's words and must never write
+/// `.snap.new` files or advise accepting the new output. Under plain `cargo test`, insta does.
+pub fn harness_compares_snapshots() -> bool {
+    std::env::var_os("BOXCAR_VERIFY").is_some()
+}
+
+/// Compare `actual` with the snapshot `name` of the test crate `module` (the file
+/// `tests/snapshots/<module>__<name>.snap`), as insta compares a file snapshot: the body after
+/// the header between `---` lines, trailing whitespace trimmed, CRLF as LF.
+pub fn compare_snapshot(module: &str, name: &str, actual: &str) -> Result<()> {
+    let file = build::workspace_dir()
+        .join("tests")
+        .join("snapshots")
+        .join(format!("{}__{name}.snap", module.replace("::", "__")));
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("the expected output {name:?} is missing"))?;
+    let expected = snapshot_body(&text);
+    let actual = actual.trim_end().replace("\r\n", "\n");
+    if expected != actual {
+        return Err(SnapshotMismatch {
+            name: name.to_string(),
+            expected,
+            actual,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The body of an insta snapshot file: what follows the `---` … `---` header.
+pub fn snapshot_body(text: &str) -> String {
+    let mut lines = text.lines();
+    let body: Vec<&str> = if text.lines().next().is_some_and(|l| l.trim_end() == "---") {
+        lines.next();
+        lines.by_ref().find(|l| l.trim_end() == "---");
+        lines.collect()
+    } else {
+        text.lines().collect()
+    };
+    body.join("\n").trim_end().replace("\r\n", "\n")
+}
+
+/// Compare output with a snapshot in tests/snapshots/: under `cargo test` with insta (as
+/// `insta::assert_snapshot!`, so `cargo insta review` works for developers), under `verify`
+/// with the harness, which returns an error that prints expected and actual. Use it in a check
+/// (a function returning `Result`): `workshop::assert_snapshot!("name", text);`
+#[macro_export]
+macro_rules! assert_snapshot {
+    ($name:expr, $value:expr $(,)?) => {
+        if $crate::testing::harness_compares_snapshots() {
+            $crate::testing::compare_snapshot(module_path!(), &$name, &$value)?;
+        } else {
+            insta::assert_snapshot!($name, $value);
+        }
+    };
 }
 
 /// Container state a check's root still holds after its runtimes ended. From chapter 06 on a
@@ -873,22 +973,13 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
                  usually names a TODO of chapter {runtime:02} — start there)"
             );
         }
+        let help = Help::for_runtime(bin, runtime);
         for check in checks {
             match run_check(check, bin, probe) {
                 Ok(()) => println!("  ✓ {}\n      why: {}", check.says, check.why),
                 Err(error) => {
                     failed += 1;
-                    println!(
-                        "  ✗ {}\n      why: {}\n      hint: {}",
-                        check.says, check.why, check.hint
-                    );
-                    let detail = format!("{error:#}");
-                    let useful = detail
-                        .lines()
-                        .filter(|l| !l.trim().is_empty() && !l.starts_with("--- "));
-                    for line in useful.take(5) {
-                        println!("      | {line}");
-                    }
+                    print!("{}", failure_report(check, &error, &help));
                 }
             }
         }
@@ -897,16 +988,135 @@ fn report_for_learner(chapter: u8, checks: &[Check], targets: &(Vec<PathBuf>, Pa
     std::process::exit(if failed == 0 { 0 } else { 1 })
 }
 
-/// One JSON object per check, for `cargo boxcar check-starters`.
+/// Where a learner finds help for a failing check: the exercises of the runtime's chapter.
+struct Help {
+    chapter: u8,
+    /// The exercises whose `todo!` is still in the starter (none for a solution).
+    to_do: Vec<String>,
+    /// Every exercise of the chapter.
+    all: Vec<String>,
+}
+
+impl Help {
+    fn for_runtime(bin: &Path, chapter: u8) -> Help {
+        let workspace = build::workspace_dir();
+        let is_starter = bin
+            .file_name()
+            .is_some_and(|name| !name.to_string_lossy().ends_with("-solution"));
+        let ids = |list: Vec<crate::hints::Exercise>| list.into_iter().map(|e| e.id).collect();
+        Help {
+            chapter,
+            to_do: if is_starter {
+                ids(crate::hints::still_to_do(&workspace, chapter))
+            } else {
+                Vec::new()
+            },
+            all: ids(crate::hints::exercises(&workspace, chapter).unwrap_or_default()),
+        }
+    }
+
+    /// The last line of a failure: which hint to ask for.
+    fn line(&self, detail: &str) -> Option<String> {
+        use crate::hints::short_id;
+        if let Some(id) = crate::hints::exercise_named_in(detail) {
+            return Some(format!(
+                "more help: cargo boxcar hint {}  (the runtime stopped at the todo!() of exercise {id})",
+                short_id(&id)
+            ));
+        }
+        let chapter = self.chapter;
+        match self.to_do.as_slice() {
+            [] if self.all.is_empty() => None,
+            [] => Some(format!(
+                "more help: cargo boxcar hint {chapter}-K, for the exercise this is about (chapter \
+                 {chapter:02}'s: {})",
+                self.all.iter().map(|id| short_id(id)).collect::<Vec<_>>().join(", ")
+            )),
+            [only] => Some(format!(
+                "more help: cargo boxcar hint {}  (the exercise of chapter {chapter:02} still to do)",
+                short_id(only)
+            )),
+            [first, ..] => Some(format!(
+                "more help: cargo boxcar hint {}  (chapter {chapter:02}'s exercises still to do: {})",
+                short_id(first),
+                self.to_do.join(", ")
+            )),
+        }
+    }
+}
+
+/// What `verify` prints for a failed check. A leak alone says what was left and nothing else;
+/// a snapshot mismatch shows expected and actual; anything else the why, the hint, the detail.
+/// Every failure but a leak ends with where to find more help.
+fn failure_report(check: &Check, error: &anyhow::Error, help: &Help) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(Leaked(leaks)) = error.downcast_ref::<Leaked>() {
+        let _ = writeln!(
+            out,
+            "  ✗ {}\n      it works, but the runtime left this behind:",
+            check.says
+        );
+        for leak in leaks {
+            let _ = writeln!(out, "      | {leak}");
+        }
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  ✗ {}\n      why: {}\n      hint: {}",
+        check.says, check.why, check.hint
+    );
+    let detail = format!("{error:#}");
+    if let Some(mismatch) = error.downcast_ref::<SnapshotMismatch>() {
+        const MOST: usize = 30;
+        for (title, text) in [
+            ("expected", &mismatch.expected),
+            ("actual", &mismatch.actual),
+        ] {
+            let _ = writeln!(out, "      {title}:");
+            for line in text.lines().take(MOST) {
+                let _ = writeln!(out, "      | {line}");
+            }
+            let more = text.lines().count().saturating_sub(MOST);
+            if more > 0 {
+                let _ = writeln!(out, "      | … ({more} more lines)");
+            }
+        }
+    } else {
+        // A panic's backtrace (under RUST_BACKTRACE) is not for a learner: it ends the detail.
+        let useful = detail
+            .lines()
+            .take_while(|l| !l.starts_with("stack backtrace:"))
+            .filter(|l| {
+                !l.trim().is_empty() && !l.starts_with("--- ") && !l.starts_with("note: run with")
+            });
+        for line in useful.take(5) {
+            let _ = writeln!(out, "      | {line}");
+        }
+    }
+    if let Some(line) = help.line(&detail) {
+        let _ = writeln!(out, "      {line}");
+    }
+    out
+}
+
+/// One JSON object per check, for `cargo boxcar check-starters` and `cargo boxcar mistakes`.
 fn report_json(checks: &[Check], targets: &(Vec<PathBuf>, PathBuf)) -> ! {
     let (bins, probe) = targets;
     for bin in bins {
         for check in checks {
             let result = run_check(check, bin, probe);
+            let leaked_only = result
+                .as_ref()
+                .err()
+                .is_some_and(|e| e.downcast_ref::<Leaked>().is_some());
             let line = serde_json::json!({
                 "name": check.name,
+                "says": check.says,
                 "needs_pillar": check.needs_pillar,
                 "passed": result.is_ok(),
+                "leaked_only": leaked_only,
                 "detail": result.err().map(|e| format!("{e:#}")),
             });
             println!("{line}");
@@ -942,4 +1152,71 @@ pub fn ns_inode(kind: &str) -> Result<u64> {
     inode
         .and_then(|i| i.parse().ok())
         .with_context(|| format!("unexpected ns link {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> Check {
+        Check::pillar("c", "it works", "because", "look at x", |_| Ok(()))
+    }
+
+    fn help() -> Help {
+        Help {
+            chapter: 1,
+            to_do: vec!["ch01-2".into(), "ch01-3".into()],
+            all: vec!["ch01-1".into(), "ch01-2".into(), "ch01-3".into()],
+        }
+    }
+
+    #[test]
+    fn a_leak_alone_says_what_leaked_and_nothing_else() {
+        let error = anyhow::Error::from(Leaked(vec!["mount: /tmp/x".into()]));
+        assert_eq!(
+            failure_report(&check(), &error, &help()),
+            "  ✗ it works\n      it works, but the runtime left this behind:\n      | mount: /tmp/x\n"
+        );
+    }
+
+    #[test]
+    fn a_failure_ends_with_the_hint_to_ask_for() {
+        let panicked = anyhow!("expected exit code 0, got 101\nnot yet implemented: exercise ch01-3: see the TODO above");
+        let report = failure_report(&check(), &panicked, &help());
+        assert!(report.contains("      hint: look at x\n"), "{report}");
+        assert!(
+            report.ends_with("more help: cargo boxcar hint 1-3  (the runtime stopped at the todo!() of exercise ch01-3)\n"),
+            "{report}"
+        );
+        let plain = failure_report(&check(), &anyhow!("wrong"), &help());
+        assert!(
+            plain.ends_with("more help: cargo boxcar hint 1-2  (chapter 01's exercises still to do: ch01-2, ch01-3)\n"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_mismatch_shows_expected_and_actual_and_no_path() {
+        let error = anyhow::Error::from(SnapshotMismatch {
+            name: "diff".into(),
+            expected: "A /x".into(),
+            actual: "C /x".into(),
+        });
+        let report = failure_report(&check(), &error, &help());
+        assert!(
+            report.contains("      expected:\n      | A /x\n      actual:\n      | C /x\n"),
+            "{report}"
+        );
+        assert!(
+            !report.contains("tests/") && !report.contains("insta"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_body_is_what_follows_its_header() {
+        let file =
+            "---\nsource: tests/ch06.rs\nexpression: outcome.stdout\n---\nA /added\nC /etc\n\n";
+        assert_eq!(snapshot_body(file), "A /added\nC /etc");
+    }
 }

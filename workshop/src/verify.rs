@@ -4,12 +4,13 @@
 //! `BOXCAR_BIN` pointing at the chapter's binary, so a learner's runtime is judged by exactly
 //! the tests CI runs on the solutions.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::build;
+use crate::{build, hints};
 
 /// Which binary of a chapter to verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +77,22 @@ pub fn verify(chapter: u8, target: Target) -> Result<bool> {
         built.runtime.display()
     );
     let mut failing = Vec::new();
+    // The first exercise whose todo!() a failing check ran into, as the checks name it.
+    let mut stopped_at = None;
     for (name, test) in &built.tests {
-        let status = checks_command(&built, test, "plain")
-            .status()
+        let mut child = checks_command(&built, test, "plain")
+            .stdout(Stdio::piped())
+            .spawn()
             .with_context(|| format!("cannot run {name}"))?;
-        if !status.success() {
+        let stdout = child.stdout.take().context("no stdout")?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if stopped_at.is_none() && line.contains("more help:") {
+                stopped_at = hints::exercise_named_in(&line);
+            }
+        }
+        if !child.wait()?.success() {
             failing.push(name.clone());
         }
         println!();
@@ -90,10 +102,38 @@ pub fn verify(chapter: u8, target: Target) -> Result<bool> {
         return Ok(true);
     }
     println!(
-        "✗ not yet: checks fail in {}. Read the hints above, edit the TODOs, and run this again.",
-        failing.join(", ")
+        "✗ not yet: checks fail in {}. {}",
+        failing.join(", "),
+        look_first(chapter, target, stopped_at)
     );
     Ok(false)
+}
+
+/// The end of the "not yet" line: which exercise to look at first, and where.
+fn look_first(chapter: u8, target: Target, stopped_at: Option<String>) -> String {
+    let workspace = build::workspace_dir();
+    let first = match stopped_at {
+        Some(id) => hints::split_id(&id)
+            .and_then(|(of, _)| hints::exercises(&workspace, of).ok())
+            .and_then(|all| all.into_iter().find(|e| e.id == id)),
+        None if target == Target::Starter => {
+            hints::still_to_do(&workspace, chapter).into_iter().next()
+        }
+        None => None,
+    };
+    match first {
+        Some(exercise) => {
+            let place = hints::todo_in_starter(&workspace, &exercise)
+                .map(|(file, line)| format!("{}:{line}", file.display()))
+                .unwrap_or_else(|| exercise.file.display().to_string());
+            format!(
+                "Look first at exercise {} ({place}; cargo boxcar hint {}), then run this again.",
+                exercise.id,
+                hints::short_id(&exercise.id)
+            )
+        }
+        None => "Read the ✗ lines above, edit your code, and run this again.".to_string(),
+    }
 }
 
 /// For each chapter: its checks that need the pillar must fail on its untouched starter.
