@@ -482,10 +482,14 @@ impl Leaks {
             let procs = std::fs::read_to_string(Path::new(dir.as_str()).join("cgroup.procs"));
             procs.is_ok_and(|p| p.trim().is_empty())
         };
+        // A cgroup whose owner lock names another state root is another check's (or a
+        // learner's other terminal's), however long its runtime takes to remove it.
+        let ours = |dir: &&String| !owned_by_another_root(dir, own_root);
         let cgroups = self
             .cgroups
             .difference(&before.cgroups)
             .filter(empty)
+            .filter(ours)
             .map(|c| format!("cgroup left: {c}"));
         let links = self
             .links
@@ -511,6 +515,23 @@ fn host_mounts() -> BTreeSet<String> {
             ))
         })
         .collect()
+}
+
+/// Whether the cgroup `dir` (`…/boxcar/<id>` or below) belongs to a runtime with a state root
+/// other than `own_root`, as its owner lock says ([`crate::cgroupfs::OWNER_LOCK_DIR`]). A
+/// cgroup with no lock, or a lock that names no root, counts as this check's own.
+fn owned_by_another_root(dir: &str, own_root: &Path) -> bool {
+    let mut parts = Path::new(dir).components().map(|c| c.as_os_str());
+    let Some(id) = parts
+        .find(|part| *part == "boxcar")
+        .and_then(|_| parts.next())
+    else {
+        return false;
+    };
+    let lock =
+        Path::new(crate::cgroupfs::OWNER_LOCK_DIR).join(format!("{}.lock", id.to_string_lossy()));
+    let owner = std::fs::read_to_string(lock).unwrap_or_default();
+    !owner.trim().is_empty() && Path::new(owner.trim()) != own_root
 }
 
 /// Every cgroup directory under a `boxcar` subtree, in every hierarchy.
