@@ -484,7 +484,8 @@ impl Leaks {
         };
         // A cgroup whose owner lock names another state root is another check's (or a
         // learner's other terminal's), however long its runtime takes to remove it.
-        let ours = |dir: &&String| !owned_by_another_root(dir, own_root);
+        let locks = Path::new(crate::cgroupfs::OWNER_LOCK_DIR);
+        let ours = |dir: &&String| !owned_by_another_root(locks, dir, own_root);
         let cgroups = self
             .cgroups
             .difference(&before.cgroups)
@@ -518,9 +519,9 @@ fn host_mounts() -> BTreeSet<String> {
 }
 
 /// Whether the cgroup `dir` (`…/boxcar/<id>` or below) belongs to a runtime with a state root
-/// other than `own_root`, as its owner lock says ([`crate::cgroupfs::OWNER_LOCK_DIR`]). A
-/// cgroup with no lock, or a lock that names no root, counts as this check's own.
-fn owned_by_another_root(dir: &str, own_root: &Path) -> bool {
+/// other than `own_root`, as its owner lock in `locks` says ([`crate::cgroupfs::OWNER_LOCK_DIR`]).
+/// A cgroup with no lock, or a lock that names no root, counts as this check's own.
+fn owned_by_another_root(locks: &Path, dir: &str, own_root: &Path) -> bool {
     let mut parts = Path::new(dir).components().map(|c| c.as_os_str());
     let Some(id) = parts
         .find(|part| *part == "boxcar")
@@ -528,8 +529,7 @@ fn owned_by_another_root(dir: &str, own_root: &Path) -> bool {
     else {
         return false;
     };
-    let lock =
-        Path::new(crate::cgroupfs::OWNER_LOCK_DIR).join(format!("{}.lock", id.to_string_lossy()));
+    let lock = locks.join(format!("{}.lock", id.to_string_lossy()));
     let owner = std::fs::read_to_string(lock).unwrap_or_default();
     !owner.trim().is_empty() && Path::new(owner.trim()) != own_root
 }
@@ -908,4 +908,26 @@ pub fn ns_inode(kind: &str) -> Result<u64> {
     inode
         .and_then(|i| i.parse().ok())
         .with_context(|| format!("unexpected ns link {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_is_another_roots_only_when_its_owner_lock_says_so() {
+        let locks = tempfile::tempdir().unwrap();
+        let lock = |id: &str, root: &str| std::fs::write(locks.path().join(id), root).unwrap();
+        lock("aaa.lock", "/tmp/boxcar-tests/other");
+        lock("bbb.lock", "/tmp/boxcar-tests/mine");
+        lock("ccc.lock", "");
+        let mine = Path::new("/tmp/boxcar-tests/mine");
+        let another = |dir: &str| owned_by_another_root(locks.path(), dir, mine);
+        assert!(another("/sys/fs/cgroup/boxcar/aaa"));
+        assert!(another("/sys/fs/cgroup/memory/boxcar/aaa"));
+        assert!(!another("/sys/fs/cgroup/boxcar/bbb"));
+        // A lock with no root (an older runtime's), or none at all: counted as this check's.
+        assert!(!another("/sys/fs/cgroup/boxcar/ccc"));
+        assert!(!another("/sys/fs/cgroup/boxcar/ddd"));
+    }
 }
