@@ -445,6 +445,8 @@ write_guest_script() {
         cat <<'GUEST'
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 INSTA_UPDATE=no CI=true
+# An emulated CPU is several times slower: give each run of a runtime longer than on a host.
+export BOXCAR_RUN_TIMEOUT=120
 bb=/bin/busybox
 job=/run/v2vm
 finish() { sync; $bb poweroff -f; }
