@@ -10,8 +10,8 @@
 # run's options:
 #   --chapters 1,2,3     which chapters' behaviour tests (tests/chNN.rs) run
 #   --runtime PKG[,PKG]  which runtimes they run against: chNN-solution or a learner's chNN;
-#                        default: each chapter's own solution. A test runs only against a
-#                        runtime of its chapter or later.
+#                        default: each chapter's own solution. A chapter's tests are skipped
+#                        on a runtime of an earlier chapter.
 #   --all                the full matrix, as `cargo test` runs it on a host: every chapter's
 #                        tests against every solution from that chapter on
 #   --timeout MIN        give up on the VM after MIN minutes (default 40)
@@ -334,7 +334,13 @@ cmd_run() {
             [ -e "$repo/tests/$(printf 'ch%02d' "$chapter").rs" ] || die "there are no tests for chapter $chapter"
             if [ -n "$runtimes" ]; then
                 for runtime in ${runtimes//,/ }; do
-                    pairs+=("$chapter $runtime")
+                    [[ "$runtime" =~ ^ch[0-9]{2}(-solution)?$ ]] ||
+                        die "--runtime takes chNN or chNN-solution, not $runtime"
+                    if [ "$((10#${runtime:2:2}))" -lt "$chapter" ]; then
+                        say "skipping chapter $chapter's tests on $runtime: it is an earlier chapter"
+                    else
+                        pairs+=("$chapter $runtime")
+                    fi
                 done
             elif [ "$all" = 1 ]; then
                 for runtime in "${solutions[@]}"; do
@@ -345,16 +351,13 @@ cmd_run() {
             fi
         done
     fi
+    [ "${#pairs[@]}" -gt 0 ] || die "nothing to run"
 
     # Build on the host: the runtimes, the test binaries, the static probe.
     local packages=() tests=() pair
     local -A seen_package=() seen_test=()
     for pair in "${pairs[@]}"; do
         read -r chapter runtime <<<"$pair"
-        local runtime_chapter="${runtime#ch}"
-        runtime_chapter=$((10#${runtime_chapter:0:2}))
-        [ "$runtime_chapter" -ge "$chapter" ] ||
-            die "$runtime is chapter $runtime_chapter: it cannot pass chapter $chapter's tests"
         [ -n "${seen_package[$runtime]:-}" ] || packages+=(-p "$runtime")
         seen_package[$runtime]=1
         local test
