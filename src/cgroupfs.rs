@@ -14,6 +14,10 @@ use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
 /// Where cgroup filesystems are mounted on every distribution we know of.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// Where a runtime (chapter 03 on) keeps the owner lock of each container's cgroups,
+/// `<id>.lock`, naming the `$BOXCAR_ROOT` of the runtime that holds it. /run is a tmpfs.
+pub const OWNER_LOCK_DIR: &str = "/run/boxcar/cgroups";
+
 /// The v1 controllers boxcar uses. cpuacct holds the CPU time used; freezer stops every
 /// process of a cgroup at once, so none can fork while we kill them.
 pub const V1_CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "freezer"];

@@ -23,6 +23,7 @@ pub fn checks() -> Vec<(&'static str, Verdict)> {
         ("cgroups", cgroups()),
         ("overlayfs", overlayfs()),
         ("busybox-static", busybox()),
+        ("cgroup v2 VM", v2_vm()),
         ("ps (procps)", tool("ps", "apt-get install procps")),
         (
             "unshare (util-linux)",
@@ -182,6 +183,24 @@ pub fn has_interpreter(elf: &[u8]) -> bool {
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             == Some(PT_INTERP)
     })
+}
+
+/// Whether scripts/v2-vm.sh has prepared the VM that runs the tests on a pure cgroup v2
+/// kernel. Optional, so never a failure: it reads the marker `prepare` writes.
+fn v2_vm() -> Verdict {
+    let cache = std::env::var_os("BOXCAR_V2VM_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| super::build::workspace_dir().join(".cache/v2vm"));
+    match std::fs::read_to_string(cache.join("prepared")) {
+        Ok(text) => Verdict::Ok(format!(
+            "prepared ({}); scripts/v2-vm.sh run runs the tests on it",
+            text.lines().next().unwrap_or_default()
+        )),
+        Err(_) => Verdict::Ok(
+            "not prepared (optional: scripts/v2-vm.sh prepare, then run, tests on pure cgroup v2)"
+                .into(),
+        ),
+    }
 }
 
 fn tool(name: &str, fix: &str) -> Verdict {

@@ -31,8 +31,17 @@ use nix::unistd::Pid;
 
 use crate::build;
 
-/// How long any one run of the runtime may take before the check gives up and kills it.
+/// How long any one run of the runtime may take before the check gives up and kills it,
+/// unless `BOXCAR_RUN_TIMEOUT` (seconds) says otherwise: the cgroup v2 VM emulates its CPU,
+/// and an unoptimised build unpacking an image there takes longer than this.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn run_timeout() -> Duration {
+    std::env::var("BOXCAR_RUN_TIMEOUT")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .map_or(RUN_TIMEOUT, Duration::from_secs)
+}
 
 /// Where every check's own `$BOXCAR_ROOT` is made.
 pub const TEST_ROOTS: &str = "/tmp/boxcar-tests";
@@ -227,7 +236,7 @@ impl Ctx {
         command
     }
 
-    /// Run the runtime with `args` to the end (at most [`RUN_TIMEOUT`]).
+    /// Run the runtime with `args` to the end (at most [`RUN_TIMEOUT`], or `BOXCAR_RUN_TIMEOUT`).
     pub fn run(&self, args: &[&str]) -> Result<Outcome> {
         self.run_command(self.command(args))
     }
@@ -265,7 +274,7 @@ impl Ctx {
 
     fn run_command(&self, command: Command) -> Result<Outcome> {
         let running = self.spawn_command(command)?;
-        running.wait(RUN_TIMEOUT)
+        running.wait(run_timeout())
     }
 
     /// Start the runtime with `args` and return at once, stdout piped line by line.

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Where the owner locks live: /run is a tmpfs, so a reboot forgets them with the cgroups.
-pub const LOCK_DIR: &str = "/run/boxcar/cgroups";
+pub const LOCK_DIR: &str = boxcar::cgroupfs::OWNER_LOCK_DIR;
 
 /// A held ownership lock of one container's cgroups.
 #[derive(Debug)]
