@@ -875,6 +875,13 @@ fn isolate_the_checks_host() {
 pub fn main(chapter: u8, checks: Vec<Check>) -> ! {
     require_root_for_tests();
     isolate_the_checks_host();
+    // insta finds the snapshots by asking `cargo metadata` for the workspace root unless this
+    // says where it is; the zombie reaper below could reap that cargo before insta waits for
+    // it, and insta would then look for every snapshot in the wrong place. Set before any
+    // thread starts.
+    if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
+        std::env::set_var("INSTA_WORKSPACE_ROOT", build::workspace_dir());
+    }
     // Orphans of a runtime come to us, not the host's init, so the leak check sees them.
     if let Err(errno) = nix::sys::prctl::set_child_subreaper(true) {
         eprintln!("cannot become a child subreaper ({errno}); the process leak check needs it");
