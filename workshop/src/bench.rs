@@ -244,7 +244,7 @@ pub fn bench(options: &Options) -> Result<bool> {
     if options.write_book {
         let src = build::workspace_dir().join("book/src");
         for (file, text) in [
-            ("benchmarks.md", render_page(&report)),
+            (RESULTS, render_page(&report)),
             (PLOT, render_svg(&report.timings)),
             (RAW, json),
         ] {
@@ -786,31 +786,15 @@ fn on_path(tool: &str) -> bool {
 fn render_page(report: &Report) -> String {
     let m = &report.machine;
     let mut page = String::new();
+    // The page's prose is book/src/benchmarks.md; this is only what one run measured.
     let _ = write!(
         page,
-        "# Benchmarks\n\n\
-         <!-- Written by `cargo boxcar bench --write-book` (src/workshop/bench.rs): run it \
-         again rather than editing the numbers. -->\n\n\
-         How long does a container take? Here: from the moment its runtime is started to the \
-         moment it exits, for a container that runs `/bin/true` in the busybox image. The \
-         command does nothing, so the time is the runtime's own: setting the container up and \
-         tearing it down.\n\n\
-         ## How it was measured\n\n\
-         - `cargo boxcar bench --runs {runs}` built `{package}` with the release profile, then \
-         ran [hyperfine](https://github.com/sharkdp/hyperfine) once with all the commands \
-         below: `hyperfine -N --warmup {WARMUP} --runs {runs}`. `-N` starts each command \
-         without a shell, so one time is one whole process, wall clock from exec to exit.\n\
-         - hyperfine runs the warm-up and the {runs} runs of one command, then those of the \
-         next. Compare medians: one slow run moves a mean, not a median.\n\
-         - Before that, every command ran once, runc and crun twice with the same container \
-         id: `run` deletes its container when it exits, so one id serves every run.\n\
-         - runc and crun run a root filesystem unpacked from the same busybox image, \
-         read-only, from a bundle written by `runc spec` with `process.args` set to \
-         `[\"/bin/true\"]` and no terminal. That spec asks for {namespaces} namespaces.\n\
-         - The floor is the least any runtime does: fork into new PID, mount, UTS, IPC and \
-         network namespaces and chroot into that root filesystem. Its twin, {FLOOR_NO_NET}, \
-         does the same without the network namespace, which boxcar creates only from chapter \
-         07 on.\n\n",
+        "<!-- Written by `cargo boxcar bench --write-book` (workshop/src/bench.rs) and included \
+         by benchmarks.md: run it again rather than editing the numbers. -->\n\n\
+         ## This run\n\n\
+         `cargo boxcar bench --runs {runs}` built `{package}` with the release profile and ran \
+         `hyperfine -N --warmup {WARMUP} --runs {runs}` once with these commands. The spec \
+         `runc spec` wrote asks for {namespaces} namespaces.\n\n",
         runs = report.runs,
         package = report.package,
         namespaces = and_list(&report.runc_namespaces),
@@ -877,6 +861,9 @@ fn and_list(items: &[String]) -> String {
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
+
+/// The part of the Benchmarks page a run writes; book/src/benchmarks.md includes it.
+const RESULTS: &str = "benchmarks-results.md";
 
 /// What the numbers say, in sentences computed from them.
 fn reading(report: &Report) -> Vec<String> {
@@ -1317,7 +1304,11 @@ mod tests {
             },
         };
         let page = render_page(&report);
-        assert!(page.starts_with("# Benchmarks\n"));
+        assert!(page.contains("## This run\n"));
+        assert!(
+            !page.contains("# Benchmarks"),
+            "the page's title and prose are the book's"
+        );
         assert!(page.contains("asks for pid, network and mount namespaces"));
         assert!(page.contains("| boxcar ch06 | 12.0 ms |"));
         assert!(page.contains("| CPU | 2 × Some CPU |"));
