@@ -113,6 +113,24 @@ fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
         "the command starts in {:?}, not in the image's /",
         outcome.out()
     );
+    // Under --init, PID 1 is the runtime itself and never execs: its working directory is
+    // the one chroot::enter left it in (the command's own is set again before exec).
+    // /proc/1/cwd leads there wherever it is, even outside the container's root.
+    let outcome = ctx.run(&[
+        "run",
+        "--init",
+        "--image",
+        "busybox",
+        "--",
+        "cat",
+        "/proc/1/cwd/etc/os-release",
+    ])?;
+    ensure!(
+        outcome.code == Some(0) && outcome.stdout.contains("boxcar busybox"),
+        "the container's init does not stand in the image's /: its working directory is \
+         still on the host\n{}",
+        outcome.stdout
+    );
     let marker = ctx.root().join("host-only");
     std::fs::write(&marker, "")?;
     let script = format!("test -e {} && echo host || echo image", marker.display());
@@ -421,6 +439,9 @@ fn entries_linux_cannot_make_are_refused_by_name(ctx: &Ctx) -> Result<()> {
     use tar::EntryType::{Directory, Link, Regular};
     let component = "c".repeat(300);
     let long_name = vec!["d".repeat(250); 17].join("/");
+    // 17 × 240 bytes and 16 slashes: 4096 bytes, one more than a name can have (PATH_MAX
+    // counts the closing NUL).
+    let path_max_name = vec!["e".repeat(240); 17].join("/");
     // (case, entries, the entry to be named); names over 100 bytes go in as GNU long names.
     let outside = ctx.root().display().to_string();
     let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
@@ -455,6 +476,11 @@ fn entries_linux_cannot_make_are_refused_by_name(ctx: &Ctx) -> Result<()> {
             "…",
         ),
         ("long-name", vec![(long_name.as_str(), Regular, "")], "…"),
+        (
+            "name-of-path-max-bytes",
+            vec![(path_max_name.as_str(), Regular, "")],
+            "…",
+        ),
     ];
     for (name, entries, named) in cases {
         let tarball = ctx.root().join(format!("{name}.tar"));
