@@ -245,8 +245,8 @@ fn mount_options(seen: &Value, point: &str) -> Result<Vec<String>> {
         .as_array()
         .context("no mounts")?
         .iter()
-        .filter(|m| m["mount_point"] == point)
-        .last()
+        .rev()
+        .find(|m| m["mount_point"] == point)
         .with_context(|| format!("no mount at {point}: {seen}"))?;
     Ok(mount["options"]
         .as_str()
@@ -333,6 +333,11 @@ fn read_only_root(ctx: &Ctx) -> Result<()> {
         .context("the probe printed no JSON")?;
     let lines: Vec<&str> = outcome.stdout.lines().collect();
     ensure!(
+        lines.contains(&"HOST-WRITABLE"),
+        "after a --read-only container the filesystem it ran from is read-only on the host \
+         too: the remount changed the filesystem, not the container's mount"
+    );
+    ensure!(
         lines.contains(&"WRITABLE-WITHOUT"),
         "without --read-only the container could not write to /:\n{}",
         outcome.stdout
@@ -341,11 +346,6 @@ fn read_only_root(ctx: &Ctx) -> Result<()> {
         lines.contains(&"REFUSED-WITH") && outcome.stdout.contains("Read-only file system"),
         "with --read-only the container could still write to /, or failed otherwise:\n{}",
         outcome.stdout
-    );
-    ensure!(
-        lines.contains(&"HOST-WRITABLE"),
-        "after a --read-only container the filesystem it ran from is read-only on the host \
-         too: the remount changed the filesystem, not the container's mount"
     );
     // Up to chapter 05 the root is a bind of the tmpfs, nosuid and nodev like it; from
     // chapter 06 on it is an overlay mounted anew, which has neither to keep.
@@ -379,17 +379,17 @@ fn read_only_volumes_are_this_mount_only(ctx: &Ctx) -> Result<()> {
     outcome.expect_code(0)?;
     let lines: Vec<&str> = outcome.stdout.lines().collect();
     ensure!(
+        lines.contains(&"HOST-WRITABLE"),
+        "the :ro volume made the host's filesystem read-only too: the remount changed the \
+         filesystem, not the volume's mount"
+    );
+    ensure!(
         lines.contains(&"from-below"),
         "a mount below the volume's host directory is not in the container: {lines:?}"
     );
     ensure!(
         lines.contains(&"VOLUME-READ-ONLY"),
         "the container wrote to a :ro volume"
-    );
-    ensure!(
-        lines.contains(&"HOST-WRITABLE"),
-        "the :ro volume made the host's filesystem read-only too: the remount changed the \
-         filesystem, not the volume's mount"
     );
     let seen: Value = serde_json::from_str(&std::fs::read_to_string(&seen_file)?)
         .context("the probe printed no JSON")?;

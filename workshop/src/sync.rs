@@ -109,7 +109,8 @@ fn source_files(dir: &Path) -> Result<Vec<PathBuf>> {
         {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name.starts_with('.') || name == "target" {
+            // mistakes.toml quotes the solution's code: it stays beside the solution.
+            if name.starts_with('.') || name == "target" || name == "mistakes.toml" {
                 continue;
             }
             if path.is_dir() {
