@@ -110,6 +110,17 @@ for page in "${pages[@]}"; do
     echo "  $name: $rendered of $diagrams diagrams rendered"
 done
 
+echo "check-book: checking that the starter panics the pages quote point at a todo!()"
+# A page shows what the untouched starter prints; when a TODO's text changes, the line moves.
+while IFS= read -r quoted; do
+    file="${quoted%%:*}"
+    line="${quoted#*:}"
+    line="${line%%:*}"
+    if ! sed -n "${line}p" "$file" 2>/dev/null | grep -q 'todo!'; then
+        bad "a page quotes a panic at $file:$line, which is not a todo!() of the starter (regenerate the sample)"
+    fi
+done < <(grep -oh 'panicked at chapters/[^ :]*:[0-9]*' book/src/*.md | sed 's/^panicked at //' | sort -u)
+
 if [ "$problems" -gt 0 ]; then
     echo "check-book: ✗ $problems problem(s) in the book"
     exit 1

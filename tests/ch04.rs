@@ -73,6 +73,13 @@ fn checks() -> Vec<Check> {
             hostile_tarballs_are_refused,
         ),
         Check::pillar(
+            "entries_linux_cannot_make_are_refused_by_name",
+            "an entry under a symlink deeper down or under a file, one with an overlong name, a hard link to nothing, to a directory or to itself is refused before anything is written, naming the entry",
+            "the rules decide before extraction; an entry that fails later, half-written, leaves the learner an errno instead of the reason",
+            "extract::clean (the limits of path_resolution(7)), check_parents (what may stand on the way), check_link_target (what link(2) can link)",
+            entries_linux_cannot_make_are_refused_by_name,
+        ),
+        Check::pillar(
             "images_import_and_export",
             "images lists the store; export writes an image as a tar that import reads back",
             "an image is nothing but tar layers and a manifest with their sha256 digests",
@@ -106,6 +113,24 @@ fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
         "the command starts in {:?}, not in the image's /",
         outcome.out()
     );
+    // Under --init, PID 1 is the runtime itself and never execs: its working directory is
+    // the one chroot::enter left it in (the command's own is set again before exec).
+    // /proc/1/cwd leads there wherever it is, even outside the container's root.
+    let outcome = ctx.run(&[
+        "run",
+        "--init",
+        "--image",
+        "busybox",
+        "--",
+        "cat",
+        "/proc/1/cwd/etc/os-release",
+    ])?;
+    ensure!(
+        outcome.code == Some(0) && outcome.stdout.contains("boxcar busybox"),
+        "the container's init does not stand in the image's /: its working directory is \
+         still on the host\n{}",
+        outcome.stdout
+    );
     let marker = ctx.root().join("host-only");
     std::fs::write(&marker, "")?;
     let script = format!("test -e {} && echo host || echo image", marker.display());
@@ -115,6 +140,15 @@ fn busybox_runs_from_the_image(ctx: &Ctx) -> Result<()> {
         "the container sees the host's files ({})",
         outcome.out()
     );
+    // The unpacked copy is the container's alone: it goes when the container ends (from
+    // chapter 06 on a container is kept until rm, and tested there).
+    if ctx.chapter() < 6 {
+        let left = listing(&ctx.root().join("containers"));
+        ensure!(
+            left.is_empty(),
+            "the container's unpacked root filesystem was left behind: {left:?}"
+        );
+    }
     Ok(())
 }
 
@@ -393,5 +427,101 @@ fn a_layer_changed_after_import_is_refused(ctx: &Ctx) -> Result<()> {
         line.contains("damaged") || line.contains("sha256") || line.contains("refusing"),
         "the refusal does not say the layer changed: {line}"
     );
+    let left = listing(&ctx.root().join("containers"));
+    ensure!(
+        left.is_empty(),
+        "the refused run left its half-unpacked root filesystem behind: {left:?}"
+    );
+    Ok(())
+}
+
+fn entries_linux_cannot_make_are_refused_by_name(ctx: &Ctx) -> Result<()> {
+    use tar::EntryType::{Directory, Link, Regular};
+    let component = "c".repeat(300);
+    let long_name = vec!["d".repeat(250); 17].join("/");
+    // 17 × 240 bytes and 16 slashes: 4096 bytes, one more than a name can have (PATH_MAX
+    // counts the closing NUL).
+    let path_max_name = vec!["e".repeat(240); 17].join("/");
+    // (case, entries, the entry to be named); names over 100 bytes go in as GNU long names.
+    let outside = ctx.root().display().to_string();
+    let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
+        (
+            "symlink-below-a-directory",
+            vec![
+                ("d", Directory, ""),
+                ("d/link", tar::EntryType::Symlink, outside.as_str()),
+                ("d/link/evil", Regular, ""),
+            ],
+            "\"d/link/evil\"",
+        ),
+        (
+            "under-a-file",
+            vec![("f", Regular, ""), ("f/x", Regular, "")],
+            "\"f/x\"",
+        ),
+        ("link-to-nothing", vec![("l", Link, "nothere")], "\"l\""),
+        (
+            "link-to-a-directory",
+            vec![("d", Directory, ""), ("l", Link, "d")],
+            "\"l\"",
+        ),
+        (
+            "link-to-itself",
+            vec![("l", Regular, ""), ("l", Link, "l")],
+            "\"l\"",
+        ),
+        (
+            "long-component",
+            vec![(component.as_str(), Regular, "")],
+            "…",
+        ),
+        ("long-name", vec![(long_name.as_str(), Regular, "")], "…"),
+        (
+            "name-of-path-max-bytes",
+            vec![(path_max_name.as_str(), Regular, "")],
+            "…",
+        ),
+    ];
+    for (name, entries, named) in cases {
+        let tarball = ctx.root().join(format!("{name}.tar"));
+        tar_with_long_names(&tarball, &entries)?;
+        let outcome = ctx.run(&["import", &tarball.display().to_string(), name])?;
+        outcome.expect_code(125)?;
+        let line = outcome.one_error_line()?;
+        ensure!(
+            line.contains("refusing layer entry") && line.contains(named),
+            "case {name}: the entry was not refused by the rules, but failed: {line}"
+        );
+        std::fs::remove_file(&tarball)?;
+    }
+    ensure!(
+        Store::new(ctx.root()).list().is_empty(),
+        "a refused image was listed"
+    );
+    Ok(())
+}
+
+/// A tar of (name, kind, link target or "") entries, long names as GNU long-name records.
+fn tar_with_long_names(path: &Path, entries: &[RawEntry]) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(path)?);
+    for (name, kind, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_mode(if *kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(0);
+        if link.is_empty() {
+            builder.append_data(&mut header, name, std::io::empty())?;
+        } else {
+            builder.append_link(&mut header, name, link)?;
+        }
+    }
+    builder.finish()?;
     Ok(())
 }

@@ -22,14 +22,14 @@ fn checks() -> Vec<Check> {
             "containers_share_the_image_at_zero_bytes",
             "20 containers of one image use 0 bytes each until they write; a write stays in its container; the image's layers never change",
             "the layers are one read-only lowerdir for all; each container writes only into its own upperdir",
-            "overlay::mount_overlay mounts lowerdir=…,upperdir=…,workdir=… on merged/ before pivot_root",
+            "overlay::mount_overlay: the overlay's options — which directory takes the writes, and the layers' order",
             containers_share_the_image_at_zero_bytes,
         ),
         Check::pillar(
             "diff_lists_added_changed_deleted",
             "diff lists what a container added (A), changed (C) and deleted (D)",
             "the upper layer is the container's diff: copied-up files were changed, whiteouts are deletions",
-            "changes::diff classifies each path of upper/ by whiteout and by whether the image has it",
+            "changes::diff: how each path of upper/ is classified, and in which order the questions are asked",
             diff_lists_added_changed_deleted,
         ),
         Check::pillar(
@@ -43,8 +43,15 @@ fn checks() -> Vec<Check> {
             "whiteouts_and_opaque_directories",
             "in a two-layer image, a whiteout hides a file and an opaque directory hides the lower layer's contents",
             "the OCI .wh.NAME and .wh..wh..opq entries become overlayfs's 0/0 device and opaque xattr",
-            "layers::convert_whiteout, the extraction hook",
+            "layers::convert_whiteout (the whiteout's form and name), or overlay::mount_overlay's layer order",
             whiteouts_and_opaque_directories,
+        ),
+        Check::pillar(
+            "a_whiteout_may_come_without_its_directory",
+            "a layer whose whiteout and opaque marker come with no entry for their directory imports, runs, and hides what they say",
+            "a layer need not list a directory before what is in it; the whiteout hook runs before the extractor makes parent directories",
+            "layers::convert_whiteout: is the whiteout's directory there before the whiteout is made in it?",
+            a_whiteout_may_come_without_its_directory,
         ),
         Check::pillar(
             "rm_removes_the_container",
@@ -357,7 +364,10 @@ fn the_spec_is_kept_as_config_json(ctx: &Ctx) -> Result<()> {
     ctx.build_images()?;
     let volume = ctx.root().join("shared");
     std::fs::create_dir_all(&volume)?;
-    let mount = format!("{}:/data:ro", volume.display());
+    // Not `:ro`: a runtime that remounts a volume read-only without MS_BIND changes the whole
+    // filesystem the volume is on (here, the host's); chapter 05's checks try that in a mount
+    // namespace of their own.
+    let mount = format!("{}:/data", volume.display());
     ctx.run(&[
         "run", "--name", "kept", "--memory", "64m", "-e", "A=1", "-w", "/tmp", "-v", &mount,
         "--image", "busybox", "--", "sh", "-c", "exit 3",
@@ -388,7 +398,7 @@ fn the_spec_is_kept_as_config_json(ctx: &Ctx) -> Result<()> {
         spec["mounts"][0]["destination"] == "/data"
             && spec["mounts"][0]["options"]
                 .as_array()
-                .is_some_and(|o| o.iter().any(|o| o == "ro")),
+                .is_some_and(|o| o.iter().any(|o| o == "rbind")),
         "mounts: {}",
         spec["mounts"]
     );
@@ -439,4 +449,30 @@ fn only_container_dir(ctx: &Ctx) -> Result<PathBuf> {
         .collect();
     ensure!(dirs.len() == 1, "expected one container, found {dirs:?}");
     Ok(dirs[0].clone())
+}
+
+fn a_whiteout_may_come_without_its_directory(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let (lower, upper) = (ctx.root().join("lower.tar"), ctx.root().join("upper.tar"));
+    layer(&lower, &["a/", "a/keep", "a/gone", "dir/", "dir/old"])?;
+    // No "a/" and no "dir/" entry: the whiteouts come first.
+    layer(&upper, &["a/.wh.gone", "dir/.wh..wh..opq", "dir/new"])?;
+    let busybox = store.manifest("busybox")?;
+    let mut layers: Vec<PathBuf> = busybox
+        .layers
+        .iter()
+        .map(|l| store.layer_path("busybox", l))
+        .collect();
+    layers.extend([lower, upper]);
+    ch04_solution::import::import_layers(&store, "bare", &layers)?;
+    let outcome = ctx.run(&["run", "--rm", "--image", "bare", "--", "find", "/a", "/dir"])?;
+    outcome.expect_code(0)?;
+    let mut found: Vec<&str> = outcome.stdout.lines().collect();
+    found.sort();
+    ensure!(
+        found == ["/a", "/a/keep", "/dir", "/dir/new"],
+        "the container sees {found:?}"
+    );
+    Ok(())
 }

@@ -248,6 +248,22 @@ impl Ctx {
         self.run_command(command)
     }
 
+    /// Run `script` with sh(1) in a mount namespace of its own (unshare(1) `--mount`, private
+    /// propagation), `$RUNTIME` naming the runtime under test and `$BOXCAR_ROOT` this check's
+    /// root. What the script mounts (a tmpfs for the runtime to work on, say) goes with the
+    /// namespace: a check can watch what a runtime does to a whole filesystem — remount it
+    /// read-only by mistake — without the host's filesystems at stake.
+    pub fn run_in_own_mounts(&self, script: &str) -> Result<Outcome> {
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "--"])
+            .args(["/bin/sh", "-c", script])
+            .env("RUNTIME", &self.bin)
+            .env("BOXCAR_ROOT", &self.root)
+            .stdin(Stdio::null());
+        self.run_command(command)
+    }
+
     /// Run `probe ARGS` in a container started with `run_flags`, and parse its JSON.
     pub fn probe_with(&self, run_flags: &[&str], probe_args: &[&str]) -> Result<serde_json::Value> {
         let probe = self.probe_arg();

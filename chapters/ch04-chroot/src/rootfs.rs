@@ -61,11 +61,12 @@ pub struct Rootfs {
 impl Rootfs {
     /// Make the root filesystem of container `id` ready, under the state root of `store`.
     pub fn prepare(source: &Source, id: &str, store: &Store) -> Result<Rootfs, Failure> {
-        // TODO(ch04-1): For Source::Dir, use the directory as it is (owned: None). For
-        // Source::Image, unpack it with crate::unpack::unpack(store, name, &rootfs) into
-        // rootfs = <state root>/containers/<id>/rootfs (the state root is store.root()'s
-        // parent); own containers/<id> so Drop removes it, and remove it yourself if the
-        // unpack fails.
+        // TODO(ch04-1): Give the container its root filesystem. A --rootfs directory is
+        // the user's: use it as it is, and never remove it. An image is unpacked for this
+        // container alone into <state root>/containers/<id>/rootfs (the state root is the
+        // store root's parent), and everything made for it goes when the Rootfs is dropped —
+        // or at once, if unpacking fails, so that a failed run leaves nothing behind.
+        // crate::unpack::unpack does the unpacking; the `owned` field says what Drop removes.
         todo!("exercise ch04-1: see the TODO above")
     }
 

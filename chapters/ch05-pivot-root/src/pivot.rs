@@ -18,25 +18,16 @@ use boxcar::Failure;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-/// In the child: make `rootfs` a mount point, as pivot_root(2) requires of its new root.
-pub fn bind_to_itself(rootfs: &Path) -> Result<(), Failure> {
-    // TODO(ch05-1): Bind-mount rootfs onto itself: mount(Some(rootfs), rootfs, None,
-    // MS_BIND | MS_REC, None). MS_REC takes the mounts below it along (volumes, say).
-    // Error: Failure::syscall("cannot bind-mount the rootfs onto itself", errno).
-    todo!("exercise ch05-1: see the TODO above")
-}
-
-/// In the child: make `rootfs` the root mount and detach the old root.
+/// In the child, after the volumes are mounted into `rootfs`: make `rootfs` the root mount of
+/// the namespace, and take the host's tree away.
 pub fn pivot_into(rootfs: &Path) -> Result<(), Failure> {
-    nix::unistd::chdir(rootfs)
-        .map_err(|errno| Failure::syscall("cannot chdir into the rootfs", errno))?;
-    // TODO(ch05-2): pivot_root(".", ".") (nix::unistd::pivot_root) stacks the old root on
-    // top of the new one, at "." — no put_old directory needed (pivot_root(2), NOTES). Then
-    // umount2(".", MNT_DETACH) detaches that old root, the host's tree. Map pivot_root's
-    // errno with pivot_failure(errno) and umount2's with Failure::syscall.
-    todo!("exercise ch05-2: see the TODO above");
-    // After the pivot the working directory may still be the old root's view: go to the new /.
-    nix::unistd::chdir("/").map_err(|errno| Failure::syscall("cannot chdir to the new root", errno))
+    // TODO(ch05-1): Make `rootfs` the root mount of this mount namespace and leave no way
+    // back to the host's tree: afterwards the chroot escape of chapter 04 climbs to the
+    // container's own root, /proc/self/mountinfo lists no host mount, the volumes mounted
+    // into `rootfs` before this call are still there, and the command starts in `/`.
+    // pivot_root(2) says what it demands of the new root (read its NOTES), umount2(2) how
+    // to let go of a mount that is still in use. Map pivot_root's errors with pivot_failure.
+    todo!("exercise ch05-1: see the TODO above")
 }
 
 /// What pivot_root's errors mean for a container runtime.
@@ -68,12 +59,13 @@ pub fn mount_sys_readonly() -> Result<(), Failure> {
 /// In the child, last: make the root filesystem read-only (`--read-only`). Volumes, /proc,
 /// /dev are mounts of their own and keep their own flags.
 pub fn make_root_read_only() -> Result<(), Failure> {
-    let kept = kept_flags(Path::new("/"))?;
-    // TODO(ch05-5): Remount "/" with MS_REMOUNT | MS_BIND | MS_RDONLY | kept: a bind
-    // remount changes the flags of this one mount only (mount(2), "Remounting an existing
-    // mount"), and sets all of them anew, so the ones it had must be given again.
-    // Error: Failure::syscall("cannot make the root read-only", errno).
-    todo!("exercise ch05-5: see the TODO above")
+    // TODO(ch05-4): Make the container's root filesystem refuse writes — this one
+    // mount only: not the image's filesystem on the host, not /proc, /dev or the volumes —
+    // and keep every restriction the mount already had (nosuid, nodev, noexec, …).
+    // mount(2), "Remounting an existing mount" and "Creating a bind mount", says how a
+    // remount chooses between the filesystem and one mount, and what it does to the flags
+    // you do not give.
+    todo!("exercise ch05-4: see the TODO above")
 }
 
 /// The flags of the mount at `path` that a remount must repeat. A remount sets every flag

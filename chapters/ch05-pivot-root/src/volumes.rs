@@ -99,10 +99,12 @@ impl Volume {
 /// In the child, before pivot_root: bind `volume.host` onto `target` (inside the rootfs).
 pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
     let what = || format!("cannot mount volume {}", volume.container.display());
-    // TODO(ch05-4): Bind-mount volume.host onto target with MS_BIND | MS_REC. For a
-    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY and the flags
-    // it must keep (pivot::kept_flags): the first mount(2) ignores MS_RDONLY with MS_BIND. Errors: Failure::syscall(what(), errno).
-    todo!("exercise ch05-4: see the TODO above")
+    // TODO(ch05-3): Show volume.host at `target`, with whatever is mounted below it on
+    // the host, so that the container's writes there reach the host. For a read-only volume
+    // (volume.read_only), the container must not be able to write there — while the host's
+    // side stays writable and the mount keeps every restriction it had (nosuid, nodev, …).
+    // mount(2): "Creating a bind mount" and "Remounting an existing mount".
+    todo!("exercise ch05-3: see the TODO above")
 }
 
 #[cfg(test)]

@@ -54,17 +54,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// The changes in `upper` against the image layers `lowerdirs`.
 pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
     let in_image = |path: &Path| in_image(path, lowerdirs);
-    let mut changes = Vec::new();
-    for path in walk(upper) {
-        let Ok(metadata) = upper.join(&path).symlink_metadata() else {
-            continue;
-        };
-        // TODO(ch06-3): A whiteout (is_whiteout(&metadata)) is a deletion; a path the image
-        // shows (in_image, which knows the layers' own whiteouts) was changed; anything else
-        // was added. Push the Change.
-        todo!("exercise ch06-3: see the TODO above")
-    }
-    changes
+    // TODO(ch06-3): List what the container changed, reading only its upper layer, in
+    // the order walk(upper) gives (sorted): a path it deleted from the image (D), one the
+    // image shows and it modified (C, a directory a write went into included), and one the
+    // image does not show (A) — a file the image whited out and the container wrote again
+    // is added, not changed. overlayfs.rst ("whiteouts") says how a deletion looks in the
+    // upper layer; in_image says what the image shows, through all its layers.
+    todo!("exercise ch06-3: see the TODO above")
 }
 
 /// Whether the image (its layers, topmost first) shows `path`: the topmost layer that says

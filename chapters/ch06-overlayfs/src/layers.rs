@@ -79,11 +79,13 @@ pub fn convert_whiteout(entry: &LayerEntry, dest: &Path) -> Result<Hooked, Failu
         return Ok(Hooked::Extract);
     };
     let parent = dest.join(entry.path.parent().unwrap_or(Path::new("")));
-    // TODO(ch06-2): If name is OPAQUE_MARKER, create `parent` (create_dir_all) and mark
-    // it opaque with set_xattr(&parent, OPAQUE_XATTR, b"y"). Else if name starts with
-    // WHITEOUT_PREFIX, create a character device 0/0 named after the rest of the name in
-    // `parent` with mknod(2) (SFlag::S_IFCHR, mode 0, makedev(0, 0)). Both: Ok(Hooked::Done).
-    // Anything else: Ok(Hooked::Extract).
+    // TODO(ch06-2): Turn an OCI whiteout entry into overlayfs's own form, in `parent`:
+    // `.wh..wh..opq` makes its directory opaque (the layers below show nothing of it), and
+    // `.wh.NAME` hides NAME of the layers below. Neither is itself extracted; every other
+    // entry is (Hooked::Extract). A layer need not list a whiteout's directory before the
+    // whiteout (`etc/.wh.group` may come with no `etc/` entry): the directory must then be
+    // made. The OCI image spec's "Whiteouts" gives the names; overlayfs.rst ("whiteouts and
+    // opaque directories") the forms; mknod(2) and setxattr(2) the calls.
     todo!("exercise ch06-2: see the TODO above")
 }
 

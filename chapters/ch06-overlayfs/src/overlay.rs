@@ -181,9 +181,12 @@ pub fn find_in_layers<'a>(
 /// In the child, in its private mount namespace: mount the overlay on `dirs.merged`. It
 /// vanishes with the namespace, so the host never holds it and nothing can leak.
 pub fn mount_overlay(lowerdirs: &[PathBuf], dirs: &Dirs) -> Result<(), Failure> {
-    // TODO(ch06-1): Build the options "lowerdir=L1:L2:…,upperdir=U,workdir=W" (lowerdirs
-    // are already topmost first, joined with ':') and mount(2) a filesystem of type
-    // "overlay" (source "overlay") on dirs.merged with them. Error: overlay_failure(errno).
+    // TODO(ch06-1): Mount, on dirs.merged, the overlay the container will use as its
+    // root: the image's layers (lowerdirs, topmost first) read-only beneath, so a file comes
+    // from the topmost layer that has it; dirs.upper taking every write of the container;
+    // dirs.work as overlayfs's scratch space. The kernel's overlayfs documentation
+    // (Documentation/filesystems/overlayfs.rst, "Multiple lower layers") gives the options
+    // and their order; mount(2) the call. Map its error with overlay_failure.
     todo!("exercise ch06-1: see the TODO above")
 }
 

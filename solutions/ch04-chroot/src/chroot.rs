@@ -27,10 +27,17 @@ pub fn ensure_mount_points(rootfs: &Path, dirs: &[&str]) -> Result<(), Failure> 
 // ANCHOR: enter
 /// In the child: make `rootfs` the root directory, and go there.
 pub fn enter(rootfs: &Path) -> Result<(), Failure> {
-    // EXERCISE(ch04-2): chroot(2) into rootfs (nix::unistd::chroot), then chdir(2) to "/":
-    // chroot does not move the working directory, and a working directory outside the new
-    // root is exactly how a chroot is escaped. Errors: Failure::syscall("cannot chroot
-    // into …", errno) and Failure::syscall("cannot chdir to the new root", errno).
+    // EXERCISE(ch04-2): Make `rootfs` this process's root directory, so that every path
+    // beginning with / (the command's, the PATH search's) resolves inside the image, and
+    // leave the process standing inside that root: the command must start in the image's /,
+    // never in a host directory. chroot(2) says what it changes and what it does not; its
+    // NOTES tell how a working directory left outside becomes a way out.
+    // HINT(1): a process has two directories of its own: its root and its working directory.
+    //   chroot changes the first only.
+    // HINT(2): chroot(2), then chdir(2) to "/" — in that order: "/" means the new root only
+    //   once the chroot is done. Either can fail; say which one in the error.
+    // HINT(3): nix::unistd::chroot(rootfs), its errno a Failure::syscall("cannot chroot into
+    //   …", errno); then nix::unistd::chdir("/") with its own message.
     nix::unistd::chroot(rootfs).map_err(|errno| {
         Failure::syscall(format!("cannot chroot into {}", rootfs.display()), errno)
     })?;

@@ -448,6 +448,16 @@ fn clean(raw: &[u8]) -> Result<PathBuf, BadName> {
     // destination, and every name Linux could not create anyway (path_resolution(7) gives
     // the limits: PATH_MAX for the whole name, NAME_MAX for one component). Path::components
     // splits a name for you; BadName has a variant for each refusal.
+    // HINT(1): a name is safe when, read component by component, it never leaves the
+    //   destination and never starts from /. Normalize as you go ("." and empty
+    //   components add nothing) and refuse at the first bad one.
+    // HINT(2): path_resolution(7): PATH_MAX (4096, the NUL included) bounds the whole name,
+    //   NAME_MAX (255) each component. Component::ParentDir climbs, RootDir/Prefix are
+    //   absolute; a component over NAME_MAX or a name of PATH_MAX bytes or more is refused.
+    // HINT(3): check raw.len() against PATH_MAX first; then for each component of
+    //   Path::new(OsStr::from_bytes(raw)).components(): match Normal (check its len, push),
+    //   CurDir (skip), ParentDir => Err(BadName::ClimbsOut), RootDir | Prefix =>
+    //   Err(BadName::Absolute); return Ok(path).
     if raw.len() >= PATH_MAX {
         return Err(BadName::TooLong(raw.len()));
     }
@@ -477,6 +487,15 @@ fn check_parents(raw: &[u8], path: &Path, tree: &impl Tree) -> Result<(), Failur
     // which end the walk, and which must refuse the entry: writing through a symlink writes
     // wherever it points (symlink(7)), which is how "Zip Slip" reaches the host. Refuse with
     // refuse(raw, why, UNSAFE_HINT), saying which directory was wrong.
+    // HINT(1): walk the parents from the top down. A real directory is fine, go on; a
+    //   missing one will be created by us, so nothing below it exists either; a symlink or
+    //   a file on the way must stop the entry.
+    // HINT(2): symlink(7): writing to a/b when a is a symlink writes wherever a points. Only
+    //   Found::Directory lets the walk continue; Found::Nothing ends it (Ok); Found::Symlink,
+    //   Found::File and Found::Other refuse, naming the directory.
+    // HINT(3): let mut parent = PathBuf::new(); for component in
+    //   path.parent().into_iter().flat_map(Path::components) { parent.push(component); match
+    //   tree.found(&parent)? { … } } Ok(()).
     let mut parent = PathBuf::new();
     for component in path.parent().into_iter().flat_map(Path::components) {
         parent.push(component);
@@ -516,6 +535,16 @@ fn check_link_target(
     // target may be: only something the image itself made, that gives the image no reach
     // outside its destination, and that link(2) can link. Check the directories on the way
     // to it as well as the target. Refuse with refuse(raw, &why(…), UNSAFE_HINT).
+    // HINT(1): a hard link is not a pointer but a second name of the same inode: link to the
+    //   host's /etc/passwd and the image owns the host's file. Only a regular file that an
+    //   earlier entry of the image made, reached only through real directories, is safe.
+    // HINT(2): link(2) cannot link directories (EPERM) and must have a target that exists.
+    //   Refuse: a link to itself; a target whose parents include a symlink (same walk as
+    //   check_parents); a target that is missing (Found::Nothing) or not a file.
+    // HINT(3): if target == path refuse; walk target.parent()'s components with tree.found,
+    //   refusing on Found::Symlink; then match tree.found(target)? { Found::File => Ok(()),
+    //   Found::Nothing => refuse "not in the image before it", _ => refuse "not a regular
+    //   file" }.
     if target == path {
         return Err(refuse(raw, &why("itself"), UNSAFE_HINT));
     }

@@ -62,11 +62,23 @@ impl Rootfs {
     // ANCHOR: prepare
     /// Make the root filesystem of container `id` ready, under the state root of `store`.
     pub fn prepare(source: &Source, id: &str, store: &Store) -> Result<Rootfs, Failure> {
-        // EXERCISE(ch04-1): For Source::Dir, use the directory as it is (owned: None). For
-        // Source::Image, unpack it with crate::unpack::unpack(store, name, &rootfs) into
-        // rootfs = <state root>/containers/<id>/rootfs (the state root is store.root()'s
-        // parent); own containers/<id> so Drop removes it, and remove it yourself if the
-        // unpack fails.
+        // EXERCISE(ch04-1): Give the container its root filesystem. A --rootfs directory is
+        // the user's: use it as it is, and never remove it. An image is unpacked for this
+        // container alone into <state root>/containers/<id>/rootfs (the state root is the
+        // store root's parent), and everything made for it goes when the Rootfs is dropped —
+        // or at once, if unpacking fails, so that a failed run leaves nothing behind.
+        // crate::unpack::unpack does the unpacking; the `owned` field says what Drop removes.
+        // HINT(1): two sources, two lifetimes: the user's directory outlives the container,
+        //   the unpacked image dies with it. Ownership of the container's directory is the
+        //   decision; every early return must undo what was created so far.
+        // HINT(2): create containers/<id> (create_dir_all) before unpacking into its rootfs
+        //   subdirectory; own containers/<id>, not just rootfs, so Drop removes all of it; on
+        //   an unpack error remove containers/<id> (remove_dir_all) and return the error.
+        // HINT(3): match source { Source::Dir(dir) => Rootfs { path: dir.clone(), owned: None },
+        //   Source::Image(name) => { state_root = store.root().parent(); container_dir =
+        //   state_root/containers/id; create_dir_all; if let Err(f) = unpack(store, name,
+        //   &path) { remove_dir_all(&container_dir); return Err(f) } Rootfs { path, owned:
+        //   Some(container_dir) } } }.
         match source {
             Source::Dir(dir) => Ok(Rootfs {
                 path: dir.clone(),

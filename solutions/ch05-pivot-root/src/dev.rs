@@ -32,6 +32,24 @@ const LINKS: [(&str, &str); 5] = [
 // ANCHOR: mount_dev
 /// In the child, after pivot_root: mount the minimal /dev.
 pub fn mount_minimal_dev() -> Result<(), Failure> {
+    // EXERCISE(ch05-2): Give the container a /dev of its own: a fresh, small, in-memory
+    // filesystem on /dev (the image's /dev and the host's stay out of sight), and in it the
+    // character devices of DEVICES, each usable — readable and writable — by every user, as
+    // on any Linux, whatever the runtime's umask. The filesystem itself must not let a file
+    // there run as a program or gain privileges. tmpfs(5) for the filesystem and its
+    // options, mknod(2) for a device node, makedev(3) for its number.
+    // HINT(1): two steps: mount a tmpfs on /dev, then create each device node in it. A device
+    //   node is a name, a type (character or block) and a number (major, minor); the kernel
+    //   finds the driver by the number, not the name.
+    // HINT(2): mount(2) flags for the tmpfs: MS_NOSUID and MS_NOEXEC, but not MS_NODEV (its
+    //   whole purpose is to hold devices); data "mode=755,size=65536k". mknod(2) with S_IFCHR
+    //   and mode 0666 — and mknod's mode is filtered by the umask (umask(2)), so set the
+    //   mode again afterwards.
+    // HINT(3): nix::mount::mount(Some("tmpfs"), "/dev", Some("tmpfs"), flags, Some(data));
+    //   for (name, major, minor) in DEVICES: nix::sys::stat::mknod(path, SFlag::S_IFCHR,
+    //   Mode::from_bits_truncate(0o666), makedev(major, minor)), then
+    //   std::fs::set_permissions(path, Permissions::from_mode(0o666)); map every error to a
+    //   Failure that names the device.
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(
         Some("tmpfs"),
@@ -41,9 +59,6 @@ pub fn mount_minimal_dev() -> Result<(), Failure> {
         Some("mode=755,size=65536k"),
     )
     .map_err(|errno| Failure::syscall("cannot mount a tmpfs on /dev", errno))?;
-    // EXERCISE(ch05-3): For each (name, major, minor) in DEVICES, create /dev/<name> with
-    // mknod(2) as a character device (SFlag::S_IFCHR), mode 0o666, device makedev(major,
-    // minor). Error: Failure::syscall(format!("cannot create /dev/{name}"), errno).
     for (name, major, minor) in DEVICES {
         let path = format!("/dev/{name}");
         mknod(

@@ -61,7 +61,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
         uts::set_hostname(hostname)?;
         mounts::make_private()?;
         if let Some(rootfs) = &rootfs {
-            pivot::bind_to_itself(rootfs.path())?;
+            // The volumes first, while the host's paths are reachable; the pivot keeps them.
             for (volume, target) in volumes.iter().zip(&targets) {
                 volumes::bind(volume, target)?;
             }

@@ -18,12 +18,29 @@ use boxcar::Failure;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-// ANCHOR: bind_to_itself
-/// In the child: make `rootfs` a mount point, as pivot_root(2) requires of its new root.
-pub fn bind_to_itself(rootfs: &Path) -> Result<(), Failure> {
-    // EXERCISE(ch05-1): Bind-mount rootfs onto itself: mount(Some(rootfs), rootfs, None,
-    // MS_BIND | MS_REC, None). MS_REC takes the mounts below it along (volumes, say).
-    // Error: Failure::syscall("cannot bind-mount the rootfs onto itself", errno).
+// ANCHOR: pivot_into
+/// In the child, after the volumes are mounted into `rootfs`: make `rootfs` the root mount of
+/// the namespace, and take the host's tree away.
+pub fn pivot_into(rootfs: &Path) -> Result<(), Failure> {
+    // EXERCISE(ch05-1): Make `rootfs` the root mount of this mount namespace and leave no way
+    // back to the host's tree: afterwards the chroot escape of chapter 04 climbs to the
+    // container's own root, /proc/self/mountinfo lists no host mount, the volumes mounted
+    // into `rootfs` before this call are still there, and the command starts in `/`.
+    // pivot_root(2) says what it demands of the new root (read its NOTES), umount2(2) how
+    // to let go of a mount that is still in use. Map pivot_root's errors with pivot_failure.
+    // HINT(1): pivot_root swaps root *mounts*, so the new root must be a mount point, which a
+    //   plain directory is not until something is mounted on it — itself will do. The old
+    //   root does not vanish: it is stacked somewhere, still mounted, until you detach it.
+    // HINT(2): pivot_root(2), NOTES: with new_root and put_old both ".", the old root ends up
+    //   stacked on top of the new one at the working directory, so chdir into rootfs first.
+    //   A bind mount (MS_BIND) that is recursive (MS_REC) keeps the mounts below rootfs.
+    //   Before detaching, make the old root stop propagating (MS_SLAVE | MS_REC, mount(2)
+    //   "Changing the propagation type") so the detach cannot reach the host's own mounts;
+    //   umount2 with MNT_DETACH lets go of a busy mount.
+    // HINT(3): nix::mount::mount(Some(rootfs), rootfs, None, bind|rec, None); chdir(rootfs);
+    //   nix::unistd::pivot_root(".", "."); mount(None, ".", None, slave|rec, None);
+    //   umount2(".", MntFlags::MNT_DETACH); chdir("/"). Each error becomes a Failure that
+    //   says which step failed (Failure::syscall("cannot …", errno)).
     mount(
         Some(rootfs),
         rootfs,
@@ -31,26 +48,23 @@ pub fn bind_to_itself(rootfs: &Path) -> Result<(), Failure> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|errno| Failure::syscall("cannot bind-mount the rootfs onto itself", errno))
-    // END EXERCISE
-}
-// ANCHOR_END: bind_to_itself
-
-// ANCHOR: pivot_into
-/// In the child: make `rootfs` the root mount and detach the old root.
-pub fn pivot_into(rootfs: &Path) -> Result<(), Failure> {
+    .map_err(|errno| Failure::syscall("cannot bind-mount the rootfs onto itself", errno))?;
     nix::unistd::chdir(rootfs)
         .map_err(|errno| Failure::syscall("cannot chdir into the rootfs", errno))?;
-    // EXERCISE(ch05-2): pivot_root(".", ".") (nix::unistd::pivot_root) stacks the old root on
-    // top of the new one, at "." — no put_old directory needed (pivot_root(2), NOTES). Then
-    // umount2(".", MNT_DETACH) detaches that old root, the host's tree. Map pivot_root's
-    // errno with pivot_failure(errno) and umount2's with Failure::syscall.
     nix::unistd::pivot_root(".", ".").map_err(pivot_failure)?;
+    // The old root is now stacked on "."; stop it propagating before it goes.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|errno| Failure::syscall("cannot make the old root a slave", errno))?;
     umount2(".", MntFlags::MNT_DETACH)
         .map_err(|errno| Failure::syscall("cannot detach the old root", errno))?;
-    // END EXERCISE
-    // After the pivot the working directory may still be the old root's view: go to the new /.
     nix::unistd::chdir("/").map_err(|errno| Failure::syscall("cannot chdir to the new root", errno))
+    // END EXERCISE
 }
 // ANCHOR_END: pivot_into
 
@@ -84,11 +98,22 @@ pub fn mount_sys_readonly() -> Result<(), Failure> {
 /// In the child, last: make the root filesystem read-only (`--read-only`). Volumes, /proc,
 /// /dev are mounts of their own and keep their own flags.
 pub fn make_root_read_only() -> Result<(), Failure> {
+    // EXERCISE(ch05-4): Make the container's root filesystem refuse writes — this one
+    // mount only: not the image's filesystem on the host, not /proc, /dev or the volumes —
+    // and keep every restriction the mount already had (nosuid, nodev, noexec, …).
+    // mount(2), "Remounting an existing mount" and "Creating a bind mount", says how a
+    // remount chooses between the filesystem and one mount, and what it does to the flags
+    // you do not give.
+    // HINT(1): a remount changes a mount that exists. Done on the filesystem it changes it
+    //   for every mount of it, the host's included; done on one bind mount it changes only
+    //   that mount's flags — and sets all of them anew.
+    // HINT(2): mount(2): MS_REMOUNT | MS_BIND | MS_RDONLY on "/", no source, type or data.
+    //   Flags you leave out are cleared, so repeat the ones the mount has: kept_flags(path),
+    //   below, reads them with statvfs(3).
+    // HINT(3): let kept = kept_flags(Path::new("/"))?; then nix::mount::mount(None, "/", None,
+    //   remount|bind|rdonly|kept, None), its error a Failure::syscall("cannot make the root
+    //   read-only", errno).
     let kept = kept_flags(Path::new("/"))?;
-    // EXERCISE(ch05-5): Remount "/" with MS_REMOUNT | MS_BIND | MS_RDONLY | kept: a bind
-    // remount changes the flags of this one mount only (mount(2), "Remounting an existing
-    // mount"), and sets all of them anew, so the ones it had must be given again.
-    // Error: Failure::syscall("cannot make the root read-only", errno).
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | kept;
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(|errno| Failure::syscall("cannot make the root read-only", errno))

@@ -100,9 +100,21 @@ impl Volume {
 /// In the child, before pivot_root: bind `volume.host` onto `target` (inside the rootfs).
 pub fn bind(volume: &Volume, target: &Path) -> Result<(), Failure> {
     let what = || format!("cannot mount volume {}", volume.container.display());
-    // EXERCISE(ch05-4): Bind-mount volume.host onto target with MS_BIND | MS_REC. For a
-    // read-only volume, remount the bind with MS_REMOUNT | MS_BIND | MS_RDONLY and the flags
-    // it must keep (pivot::kept_flags): the first mount(2) ignores MS_RDONLY with MS_BIND. Errors: Failure::syscall(what(), errno).
+    // EXERCISE(ch05-3): Show volume.host at `target`, with whatever is mounted below it on
+    // the host, so that the container's writes there reach the host. For a read-only volume
+    // (volume.read_only), the container must not be able to write there — while the host's
+    // side stays writable and the mount keeps every restriction it had (nosuid, nodev, …).
+    // mount(2): "Creating a bind mount" and "Remounting an existing mount".
+    // HINT(1): a bind mount shows the same files at a second place. Read-only is a flag of
+    //   the mount, and the first mount of a bind cannot set it: a second step, a remount of
+    //   that one mount, does.
+    // HINT(2): mount(2) with MS_BIND | MS_REC (recursive: the host's submounts come along);
+    //   then, for :ro, MS_REMOUNT | MS_BIND | MS_RDONLY plus the flags to keep
+    //   (pivot::kept_flags). Without MS_BIND the remount applies to the filesystem — the
+    //   host's — not to this mount.
+    // HINT(3): nix::mount::mount(Some(&volume.host), target, None, bind|rec, None); if
+    //   volume.read_only { mount(None, target, None, remount|bind|rdonly|kept_flags(target)?,
+    //   None) }; both errors Failure::syscall(what(), errno).
     mount(
         Some(&volume.host),
         target,

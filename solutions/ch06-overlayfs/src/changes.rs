@@ -55,14 +55,26 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// The changes in `upper` against the image layers `lowerdirs`.
 pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
     let in_image = |path: &Path| in_image(path, lowerdirs);
+    // EXERCISE(ch06-3): List what the container changed, reading only its upper layer, in
+    // the order walk(upper) gives (sorted): a path it deleted from the image (D), one the
+    // image shows and it modified (C, a directory a write went into included), and one the
+    // image does not show (A) — a file the image whited out and the container wrote again
+    // is added, not changed. overlayfs.rst ("whiteouts") says how a deletion looks in the
+    // upper layer; in_image says what the image shows, through all its layers.
+    // HINT(1): every path in the upper layer is a change: a whiteout there is a deletion,
+    //   anything else was written, and the image's layers decide between changed and added.
+    // HINT(2): look at each path with symlink_metadata (never follow a symlink of the
+    //   container's); is_whiteout tells a 0/0 character device; ask about the whiteout
+    //   first, since a deleted path is one the image shows too; in_image looks through all
+    //   the layers, their whiteouts and opaque directories included.
+    // HINT(3): for path in walk(upper): let Ok(metadata) = upper.join(&path).symlink_metadata()
+    //   else continue; push Change::Deleted if is_whiteout(&metadata), else Change::Changed
+    //   if in_image(&path), else Change::Added.
     let mut changes = Vec::new();
     for path in walk(upper) {
         let Ok(metadata) = upper.join(&path).symlink_metadata() else {
             continue;
         };
-        // EXERCISE(ch06-3): A whiteout (is_whiteout(&metadata)) is a deletion; a path the image
-        // shows (in_image, which knows the layers' own whiteouts) was changed; anything else
-        // was added. Push the Change.
         let change = if is_whiteout(&metadata) {
             Change::Deleted(path)
         } else if in_image(&path) {
@@ -71,9 +83,9 @@ pub fn diff(upper: &Path, lowerdirs: &[PathBuf]) -> Vec<Change> {
             Change::Added(path)
         };
         changes.push(change);
-        // END EXERCISE
     }
     changes
+    // END EXERCISE
 }
 // ANCHOR_END: diff
 

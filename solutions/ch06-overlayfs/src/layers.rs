@@ -80,11 +80,25 @@ pub fn convert_whiteout(entry: &LayerEntry, dest: &Path) -> Result<Hooked, Failu
         return Ok(Hooked::Extract);
     };
     let parent = dest.join(entry.path.parent().unwrap_or(Path::new("")));
-    // EXERCISE(ch06-2): If name is OPAQUE_MARKER, create `parent` (create_dir_all) and mark
-    // it opaque with set_xattr(&parent, OPAQUE_XATTR, b"y"). Else if name starts with
-    // WHITEOUT_PREFIX, create a character device 0/0 named after the rest of the name in
-    // `parent` with mknod(2) (SFlag::S_IFCHR, mode 0, makedev(0, 0)). Both: Ok(Hooked::Done).
-    // Anything else: Ok(Hooked::Extract).
+    // EXERCISE(ch06-2): Turn an OCI whiteout entry into overlayfs's own form, in `parent`:
+    // `.wh..wh..opq` makes its directory opaque (the layers below show nothing of it), and
+    // `.wh.NAME` hides NAME of the layers below. Neither is itself extracted; every other
+    // entry is (Hooked::Extract). A layer need not list a whiteout's directory before the
+    // whiteout (`etc/.wh.group` may come with no `etc/` entry): the directory must then be
+    // made. The OCI image spec's "Whiteouts" gives the names; overlayfs.rst ("whiteouts and
+    // opaque directories") the forms; mknod(2) and setxattr(2) the calls.
+    // HINT(1): overlayfs's whiteout is a character device with device number 0/0 named like
+    //   the file it hides; its opaque directory carries an xattr. This hook runs before the
+    //   extractor would create the entry's parent directories: a whiteout's parent may not
+    //   exist yet.
+    // HINT(2): OPAQUE_MARKER and WHITEOUT_PREFIX are the names; OPAQUE_XATTR with the value
+    //   "y" marks a directory opaque (set_xattr, below). mknod(2) with S_IFCHR, mode 0, dev
+    //   makedev(0, 0), named after what follows the prefix. create_dir_all the parent first.
+    //   Return Hooked::Done for both: the marker file itself must not appear.
+    // HINT(3): if name == OPAQUE_MARKER { create_dir_all(&parent); set_xattr(&parent,
+    //   OPAQUE_XATTR, b"y")?; Done } else if let Some(hidden) =
+    //   name.strip_prefix(WHITEOUT_PREFIX) { create_dir_all(&parent); mknod(&parent.join(hidden),
+    //   SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)); Done } else { Extract }.
     if name == OPAQUE_MARKER {
         std::fs::create_dir_all(&parent)
             .map_err(|e| Failure::io(format!("cannot create {}", parent.display()), e))?;

@@ -84,7 +84,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
             overlay::mount_overlay(lowerdirs, dirs)?;
         }
         if let Some(rootfs) = &rootfs {
-            pivot::bind_to_itself(rootfs)?;
+            // The volumes first, while the host's paths are reachable; the pivot keeps them.
             for (volume, target) in volumes.iter().zip(&targets) {
                 volumes::bind(volume, target)?;
             }

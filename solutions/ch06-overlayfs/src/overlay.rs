@@ -182,9 +182,21 @@ pub fn find_in_layers<'a>(
 /// In the child, in its private mount namespace: mount the overlay on `dirs.merged`. It
 /// vanishes with the namespace, so the host never holds it and nothing can leak.
 pub fn mount_overlay(lowerdirs: &[PathBuf], dirs: &Dirs) -> Result<(), Failure> {
-    // EXERCISE(ch06-1): Build the options "lowerdir=L1:L2:…,upperdir=U,workdir=W" (lowerdirs
-    // are already topmost first, joined with ':') and mount(2) a filesystem of type
-    // "overlay" (source "overlay") on dirs.merged with them. Error: overlay_failure(errno).
+    // EXERCISE(ch06-1): Mount, on dirs.merged, the overlay the container will use as its
+    // root: the image's layers (lowerdirs, topmost first) read-only beneath, so a file comes
+    // from the topmost layer that has it; dirs.upper taking every write of the container;
+    // dirs.work as overlayfs's scratch space. The kernel's overlayfs documentation
+    // (Documentation/filesystems/overlayfs.rst, "Multiple lower layers") gives the options
+    // and their order; mount(2) the call. Map its error with overlay_failure.
+    // HINT(1): an overlay is one mount whose options name its layers. Nothing is copied: the
+    //   lower layers are shared by every container of the image; only upper/ is this
+    //   container's.
+    // HINT(2): filesystem type "overlay", source "overlay" (any name does), no flags; the
+    //   data is "lowerdir=A:B:C,upperdir=U,workdir=W", lowerdir listing the topmost layer
+    //   first, separated by ':'. upperdir and workdir must be on one filesystem.
+    // HINT(3): join lowerdirs' display() strings with ":", format!() the options string, then
+    //   nix::mount::mount(Some("overlay"), &dirs.merged, Some("overlay"), MsFlags::empty(),
+    //   Some(options.as_str())).map_err(overlay_failure).
     let lower: Vec<String> = lowerdirs
         .iter()
         .map(|dir| dir.display().to_string())
