@@ -289,6 +289,13 @@ fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
     let outside_text = outside.display().to_string();
     let cases: Vec<(&str, Vec<RawEntry>)> = vec![
         ("dotdot", vec![("../../../../evil", Regular, "")]),
+        // Whiteouts that name no file: flattening `a/.wh...` would remove `a/..`.
+        (
+            "whiteout-dotdot",
+            vec![("a/keep", Regular, ""), ("a/.wh...", Regular, "")],
+        ),
+        ("whiteout-dot", vec![(".wh..", Regular, "")]),
+        ("whiteout-empty", vec![(".wh.", Regular, "")]),
         ("absolute", vec![("/tmp/boxcar-evil", Regular, "")]),
         (
             "symlink",
