@@ -299,7 +299,14 @@ pub fn main(chapter: u8, run: Run) -> ! {
 /// from chapter 06): every subcommand other than `run` and `spec` goes to `other`.
 pub fn main_with(chapter: u8, run: Run, other: Other) -> ! {
     let state_root = crate::state::root();
-    let outcome = match parse(chapter).command {
+    let command = parse(chapter).command;
+    // From chapter 04 on there is a store: only root may look into it (see state::secure).
+    if chapter >= 4 && nix::unistd::geteuid().is_root() {
+        if let Err(failure) = crate::state::secure(&state_root) {
+            exit_with(&program_name(), &failure)
+        }
+    }
+    let outcome = match command {
         Command::Run(args) => Container::from_run_args(&args, chapter).and_then(|container| {
             require_root();
             run(&container, &state_root)

@@ -2,17 +2,70 @@
 //!
 //! Every behaviour test sets its own root, so tests never see each other's images or
 //! containers and can run in parallel.
+//!
+//! The store is root's alone. An extracted layer keeps its files' setuid bits and a
+//! container's upper layer holds whatever the container wrote, so a store other users can
+//! walk into lets any of them run a setuid-root file from it and become root (and read every
+//! container's files). Docker keeps `/var/lib/docker` 0710 root:root; [`secure`] makes ours
+//! 0711 and `images/`, `layers/` and `containers/` 0700, and tightens a store made before.
 
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::Failure;
 
 /// The default state directory, as `/var/lib/docker` is Docker's.
 pub const DEFAULT_ROOT: &str = "/var/lib/boxcar";
+
+/// The directories of the store that hold layers and containers' files: only root enters.
+pub const PRIVATE_DIRS: [&str; 3] = ["images", "layers", "containers"];
 
 /// The state directory: `$BOXCAR_ROOT` if set, else [`DEFAULT_ROOT`].
 pub fn root() -> PathBuf {
     std::env::var_os("BOXCAR_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| DEFAULT_ROOT.into())
+}
+
+/// Make the state root `root` root's alone: created 0711 if missing (others may pass
+/// through, as a path to it needs, but not list it), and [`PRIVATE_DIRS`] 0700. A store from
+/// before, with 0755 directories, is tightened. The root itself is tightened only if it is
+/// root's and not a shared directory (sticky, like /tmp): `BOXCAR_ROOT=/tmp` must not
+/// change /tmp.
+pub fn secure(root: &Path) -> Result<(), Failure> {
+    let failed =
+        |path: &Path, error| Failure::io(format!("cannot secure {}", path.display()), error);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(root)
+        .map_err(|e| failed(root, e))?;
+    let metadata = std::fs::metadata(root).map_err(|e| failed(root, e))?;
+    let mode = metadata.mode() & 0o7777;
+    if metadata.uid() == 0 && mode & 0o1000 == 0 && mode & 0o066 != 0 {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode & !0o066))
+            .map_err(|e| failed(root, e))?;
+    }
+    for name in PRIVATE_DIRS {
+        let dir = root.join(name);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(failed(&dir, error)),
+        }
+        let metadata = std::fs::symlink_metadata(&dir).map_err(|e| failed(&dir, e))?;
+        if !metadata.is_dir() {
+            return Err(
+                Failure::new(format!("{} is not a directory", dir.display()))
+                    .hint("the store is damaged or not boxcar's: move it away, or set BOXCAR_ROOT"),
+            );
+        }
+        if metadata.mode() & 0o077 != 0 {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| failed(&dir, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A new container id: 12 hex digits, like the short ids `docker ps` shows.

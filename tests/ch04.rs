@@ -73,6 +73,13 @@ fn checks() -> Vec<Check> {
             hostile_tarballs_are_refused,
         ),
         Check::baseline(
+            "the_store_is_closed_to_other_users",
+            "the state root is 0711 and images/, layers/, containers/ are 0700, a store from before tightened: no other user can list or read them",
+            "an image keeps its setuid-root files; a store others can walk into lets any local user run one and become root",
+            "the kit's state::secure, called before any command (chapters 04 on)",
+            the_store_is_closed_to_other_users,
+        ),
+        Check::baseline(
             "images_import_and_export",
             "images lists the store; export writes an image as a tar that import reads back",
             "an image is nothing but tar layers and a manifest with their sha256 digests",
@@ -362,6 +369,47 @@ fn images_import_and_export(ctx: &Ctx) -> Result<()> {
         names == ["busybox", "copy", "probe"],
         "images listed {names:?}\n{}",
         outcome.stdout
+    );
+    Ok(())
+}
+
+/// The permission bits of `path`.
+fn mode_of(path: &Path) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("no {}", path.display()))?
+        .mode()
+        & 0o7777)
+}
+
+fn the_store_is_closed_to_other_users(ctx: &Ctx) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    ctx.build_images()?;
+    // A store as runtimes made it before: everything 0755.
+    let root = ctx.root();
+    std::fs::create_dir_all(root.join("containers"))?;
+    for dir in [
+        root.to_path_buf(),
+        root.join("images"),
+        root.join("containers"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    ctx.run(&["images"])?.expect_code(0)?;
+    let root_mode = mode_of(root)?;
+    ensure!(
+        root_mode & 0o066 == 0,
+        "the state root is {root_mode:o}: other users can list it (want 0711 or 0700)"
+    );
+    for name in ["images", "layers", "containers"] {
+        let mode = mode_of(&root.join(name))?;
+        ensure!(mode & 0o077 == 0, "{name}/ is {mode:o}, not 0700");
+    }
+    let listing = ctx.run_as_nobody(&["ls", &root.join("images").display().to_string()])?;
+    ensure!(
+        listing.code != Some(0),
+        "user nobody can list the images:\n{}",
+        listing.stdout
     );
     Ok(())
 }

@@ -53,6 +53,13 @@ fn checks() -> Vec<Check> {
             "the Kept guard removes the container at exit under --rm",
             rm_removes_the_container,
         ),
+        Check::pillar(
+            "no_other_user_can_reach_a_layer_or_a_container",
+            "user nobody can neither run a setuid-root file from an extracted layer or from a container's upper layer, nor read a container's file",
+            "layers keep setuid bits and a container writes what it likes: a store others can walk into makes every local user root",
+            "the kit's state::secure makes layers/ and containers/ 0700; Containers::write makes containers/<id> 0700",
+            no_other_user_can_reach_a_layer_or_a_container,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -336,5 +343,81 @@ fn unknown_containers_and_taken_names(ctx: &Ctx) -> Result<()> {
     outcome.expect_code(125)?;
     lines.push(ctx.redact(outcome.one_error_line()?));
     insta::assert_snapshot!("unknown_and_taken", lines.join("\n"));
+    Ok(())
+}
+
+/// A tar of one file `name` with `mode`, owned by root, holding `data`.
+fn one_file_tar(path: &Path, name: &str, mode: u32, data: &[u8]) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(path)?);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    builder.append_data(&mut header, name, data)?;
+    builder.finish()?;
+    Ok(())
+}
+
+/// The id of the container named `name`, from `ps -a`.
+fn id_of(ctx: &Ctx, name: &str) -> Result<String> {
+    let ps = ctx.run(&["ps", "-a"])?;
+    ps.stdout
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(name))
+        .and_then(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .with_context(|| format!("no container {name} in ps -a:\n{}", ps.stdout))
+}
+
+fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    // An image whose top layer has a setuid-root `id`, as any image may.
+    let suid = ctx.root().join("suid.tar");
+    one_file_tar(&suid, "id", 0o4755, &std::fs::read("/usr/bin/id")?)?;
+    let mut layers: Vec<PathBuf> = store
+        .manifest("busybox")?
+        .layers
+        .iter()
+        .map(|l| store.layer_path("busybox", l))
+        .collect();
+    layers.push(suid);
+    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers)?;
+    // The container plants a setuid-root copy and a file of its own in its upper layer.
+    let script =
+        "cp /id /planted && chmod 4755 /planted && echo secret > /secret && chmod 644 /secret";
+    ctx.run(&[
+        "run", "--name", "planter", "--image", "suid", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    let top = manifest.layers.last().context("no layer")?;
+    let in_layer = ctx.root().join("layers").join(top.hex()).join("id");
+    let upper = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "planter")?)
+        .join("upper");
+    ensure!(
+        in_layer.exists() && upper.join("planted").exists(),
+        "the setuid files are not where expected"
+    );
+    for file in [&in_layer, &upper.join("planted")] {
+        let outcome = ctx.run_as_nobody(&[&file.display().to_string(), "-u"])?;
+        ensure!(
+            outcome.code != Some(0),
+            "user nobody ran {} (euid {})",
+            file.display(),
+            outcome.out()
+        );
+    }
+    let read = ctx.run_as_nobody(&["cat", &upper.join("secret").display().to_string()])?;
+    ensure!(
+        read.code != Some(0),
+        "user nobody read a container's file: {}",
+        read.out()
+    );
     Ok(())
 }

@@ -258,9 +258,26 @@ impl Ctx {
             .with_context(|| format!("the probe printed no JSON\n{}", outcome.printed()))
     }
 
-    fn run_command(&self, command: Command) -> Result<Outcome> {
+    /// Run `command` (from [`Ctx::command`], changed as a check needs: another
+    /// `BOXCAR_ROOT`, a lower `ulimit -n`) to the end, at most [`RUN_TIMEOUT`].
+    pub fn run_command(&self, command: Command) -> Result<Outcome> {
         let running = self.spawn_command(command)?;
         running.wait(RUN_TIMEOUT)
+    }
+
+    /// Run `program ARGS` (not the runtime) as the unprivileged user nobody (uid and gid
+    /// 65534, no supplementary groups) with setpriv(1): what any local user can do. setpriv
+    /// still holds root's capabilities when it calls execve(2) (they go at the exec), so a
+    /// path it execs directly is looked up with CAP_DAC_OVERRIDE; a shell in between, with
+    /// none left, does the lookup as nobody would.
+    pub fn run_as_nobody(&self, program_and_args: &[&str]) -> Result<Outcome> {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["/bin/sh", "-c", "exec \"$0\" \"$@\""])
+            .args(program_and_args)
+            .stdin(Stdio::null());
+        self.run_command(command)
     }
 
     /// Start the runtime with `args` and return at once, stdout piped line by line.

@@ -50,7 +50,7 @@ pub fn import_layers(store: &Store, name: &str, layers: &[PathBuf]) -> Result<Ma
         )
     })?;
     scratch::sweep(store.root());
-    // 0755, like the rest of the store: `images` lists images without root.
+    // 0755 inside images/, which only root may enter (boxcar::state::secure).
     let staging = Scratch::dir_in(store.root(), name, 0o755)?;
     let layers_dir = staging.path().join("layers");
     fs::create_dir(&layers_dir)

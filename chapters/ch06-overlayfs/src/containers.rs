@@ -12,6 +12,7 @@
 //! A container that exits keeps its directory — its writes — until `rm` (or `run --rm`), as
 //! with Docker.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -133,10 +134,14 @@ impl Containers {
         })
     }
 
-    /// Write `text` to `name` in container `id`'s directory, whole or not at all.
+    /// Write `text` to `name` in container `id`'s directory, whole or not at all. The
+    /// directory is 0700: only root may look at a container's files.
     fn write(&self, id: &str, name: &str, text: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
-        std::fs::create_dir_all(&dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
             .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(name);
         let temporary = dir.join(format!(".{name}.tmp"));
