@@ -60,6 +60,13 @@ fn checks() -> Vec<Check> {
             "the kit's state::secure makes layers/ and containers/ 0700; Containers::write makes containers/<id> 0700",
             no_other_user_can_reach_a_layer_or_a_container,
         ),
+        Check::pillar(
+            "one_name_one_container_under_concurrency",
+            "of 50 runs started at once with the same --name, exactly one runs; the others get one line, exit 125, and leave nothing",
+            "a name is claimed atomically: checked and taken under one lock, as docker refuses the second with a conflict",
+            "Kept::new checks the name and writes the record under Containers::lock",
+            one_name_one_container_under_concurrency,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -419,5 +426,33 @@ fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
         "user nobody read a container's file: {}",
         read.out()
     );
+    Ok(())
+}
+
+fn one_name_one_container_under_concurrency(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let args = ["run", "--name", "same", "--image", "busybox", "--", "true"];
+    let running: Vec<_> = (0..50).map(|_| ctx.spawn(&args)).collect::<Result<_>>()?;
+    let outcomes: Vec<_> = running
+        .into_iter()
+        .map(|run| run.wait(std::time::Duration::from_secs(60)))
+        .collect::<Result<_>>()?;
+    let won = outcomes.iter().filter(|o| o.code == Some(0)).count();
+    ensure!(won == 1, "{won} of 50 runs got the name");
+    for outcome in outcomes.iter().filter(|o| o.code != Some(0)) {
+        outcome.expect_code(125)?;
+        let line = outcome.one_error_line()?;
+        ensure!(
+            line.contains("the name \"same\" is already in use"),
+            "unclear: {line}"
+        );
+    }
+    let records = std::fs::read_dir(ctx.root().join("containers"))?.count();
+    ensure!(records == 1, "{records} containers are kept, not 1");
+    ctx.run(&["rm", "same"])?.expect_code(0)?;
+    ctx.run(&[
+        "run", "--rm", "--name", "same", "--image", "busybox", "--", "true",
+    ])?
+    .expect_code(0)?;
     Ok(())
 }

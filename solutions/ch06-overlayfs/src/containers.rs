@@ -11,13 +11,18 @@
 //!
 //! A container that exits keeps its directory — its writes — until `rm` (or `run --rm`), as
 //! with Docker.
+//!
+//! A name is claimed atomically: under an exclusive flock(2) on `containers.lock`, a run
+//! checks that no record has the name and writes its own, so of two runs with one `--name`
+//! exactly one gets it. The name is free again when the record is removed.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boxcar::spec::Container;
 use boxcar::Failure;
+use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +106,8 @@ impl Containers {
         }
     }
 
-    /// Refuse a name another container already has.
+    /// Refuse a name another container already has. This is the early check, before
+    /// anything is created; [`Kept::new`] claims the name for good, under the lock.
     pub fn check_name_free(&self, name: &str) -> Result<(), Failure> {
         if self.list().iter().any(|r| r.name == name) {
             return Err(
@@ -111,6 +117,23 @@ impl Containers {
             );
         }
         Ok(())
+    }
+
+    /// Hold the containers' lock (an exclusive flock(2) on `containers.lock` beside the
+    /// directory) until the returned guard is dropped. The kernel lets go of it when its
+    /// holder dies, however it dies, so a killed runtime never keeps it.
+    fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
+        let path = self.dir.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
+            Failure::syscall(format!("cannot lock {}", path.display()), errno)
+        })
     }
 
     /// Write a record: to a temporary file, then rename(2), so a reader never sees half.
@@ -177,11 +200,18 @@ impl<'a> Kept<'a> {
         image: &str,
     ) -> Result<Kept<'a>, Failure> {
         let record = Record::new(container, image);
+        // The name is claimed here: checked and taken under the lock, so two runs with the
+        // same --name cannot both see it free. (A name that is the id is unique anyway.)
+        let lock = containers.lock()?;
+        if container.host.name != container.id {
+            containers.check_name_free(&container.host.name)?;
+        }
         // The record is what `ps` and `rm` find: if only the spec could be written, the
         // directory is removed again rather than left for no one to see.
         let saved = containers
             .save_config(container)
             .and_then(|()| containers.save(&record));
+        drop(lock);
         if let Err(failure) = saved {
             let _ = containers.remove(&record.id);
             return Err(failure);
