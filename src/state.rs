@@ -12,6 +12,8 @@
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::Failure;
 
 /// The default state directory, as `/var/lib/docker` is Docker's.
@@ -68,6 +70,55 @@ pub fn secure(root: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A process as a record keeps it: its pid and its start time. The kernel reuses a pid once
+/// its process is gone, so a pid alone can name a stranger; the pair cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runtime {
+    pub pid: i32,
+    /// When it started, in clock ticks after boot (field 22 of /proc/PID/stat, proc(5)).
+    pub start: u64,
+}
+
+impl Runtime {
+    /// This process.
+    pub fn me() -> Runtime {
+        let pid = std::process::id() as i32;
+        Runtime {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether this very process still runs: its pid exists and started when it did.
+    pub fn is_alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+
+    /// As one line, `PID START`, for an owner file.
+    pub fn to_line(self) -> String {
+        format!("{} {}\n", self.pid, self.start)
+    }
+
+    /// The `PID START` line [`Runtime::to_line`] wrote.
+    pub fn parse(line: &str) -> Option<Runtime> {
+        let mut words = line.split_whitespace();
+        Some(Runtime {
+            pid: words.next()?.parse().ok()?,
+            start: words.next()?.parse().ok()?,
+        })
+    }
+}
+
+/// The start time of process `pid` (field 22 of /proc/PID/stat), or `None` if there is none.
+/// The second field, the command's name, may hold spaces and parentheses: the fields are
+/// counted after its closing parenthesis.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    // `rest` starts at field 3 (state): field 22 is the 20th word.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// A new container id: 12 hex digits, like the short ids `docker ps` shows.
 pub fn new_container_id() -> String {
     use std::io::Read;
@@ -84,4 +135,22 @@ pub fn new_container_id() -> String {
         bytes.copy_from_slice(&mixed.to_le_bytes()[..6]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_stranger_with_its_pid_is_not() {
+        let me = Runtime::me();
+        assert!(me.start > 0);
+        assert!(me.is_alive());
+        let stranger = Runtime {
+            start: me.start + 1,
+            ..me
+        };
+        assert!(!stranger.is_alive());
+        assert_eq!(Runtime::parse(&me.to_line()), Some(me));
+    }
 }

@@ -79,6 +79,20 @@ fn checks() -> Vec<Check> {
             "the kit's state::secure, called before any command (chapters 04 on)",
             the_store_is_closed_to_other_users,
         ),
+        Check::pillar(
+            "a_killed_runtimes_rootfs_is_cleaned_by_the_next_run",
+            "the root filesystem copy of a runtime killed with SIGKILL is removed by the next run (from chapter 06: its record says Dead and rm removes it)",
+            "a killed runtime cleans nothing; the next one must, telling a dead runtime's copy from a live one's by pid and start time",
+            "Rootfs::prepare creates containers/<id> with own_container_dir, which writes the owner file and sweeps dead runtimes' copies",
+            a_killed_runtimes_rootfs_is_cleaned_by_the_next_run,
+        ),
+        Check::pillar(
+            "a_tree_deeper_than_ulimit_n_is_removed",
+            "a container that made 3,000 nested directories is removed at exit under `ulimit -n 1024`",
+            "removal must not depend on depth: one open directory per level runs out of file descriptors (EMFILE), a path per entry out of PATH_MAX",
+            "remove containers' directories with boxcar::tree::remove_tree, not std::fs::remove_dir_all",
+            a_tree_deeper_than_ulimit_n_is_removed,
+        ),
         Check::baseline(
             "images_import_and_export",
             "images lists the store; export writes an image as a tar that import reads back",
@@ -411,5 +425,131 @@ fn the_store_is_closed_to_other_users(ctx: &Ctx) -> Result<()> {
         "user nobody can list the images:\n{}",
         listing.stdout
     );
+    Ok(())
+}
+
+/// The container directories in `root/containers`.
+fn container_dirs(root: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect()
+}
+
+fn a_killed_runtimes_rootfs_is_cleaned_by_the_next_run(ctx: &Ctx) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+    ctx.build_images()?;
+    let wait = [
+        "run",
+        "--image",
+        "busybox",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; exec sleep 30",
+    ];
+    let mut killed = ctx.spawn(&wait)?;
+    killed.wait_for_line("ready", Duration::from_secs(20))?;
+    // A second runtime, alive throughout: its copy must survive the cleaning.
+    let mut alive = ctx.spawn(&wait)?;
+    alive.wait_for_line("ready", Duration::from_secs(20))?;
+    let dirs = container_dirs(ctx.root());
+    ensure!(dirs.len() == 2, "expected two containers, found {dirs:?}");
+    killed.signal(Signal::SIGKILL)?;
+    killed.wait(Duration::from_secs(10))?;
+    ensure!(
+        container_dirs(ctx.root()).len() == 2,
+        "the killed runtime's directory vanished by itself?"
+    );
+    // The next run cleans up (its cgroup too: any run cleans stale cgroups).
+    let next: &[&str] = if ctx.chapter() < 6 {
+        &["run", "--image", "busybox", "--", "true"]
+    } else {
+        &["run", "--rm", "--image", "busybox", "--", "true"]
+    };
+    ctx.run(next)?.expect_code(0)?;
+    if ctx.chapter() >= 6 {
+        // Chapter 06 keeps a container until rm: the dead one is listed as Dead, and rm
+        // removes it.
+        let ps = ctx.run(&["ps", "-a"])?;
+        let dead: Vec<&str> = ps
+            .stdout
+            .lines()
+            .filter(|line| line.contains("Dead"))
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        ensure!(
+            dead.len() == 1,
+            "ps -a does not show one Dead container:\n{}",
+            ps.stdout
+        );
+        ctx.run(&["rm", dead[0]])?.expect_code(0)?;
+    }
+    let after = container_dirs(ctx.root());
+    ensure!(
+        after.len() == 1,
+        "the killed runtime's copy is still there, or the live one's is gone: {after:?}"
+    );
+    // End the live one the ordinary way: its command dies, its runtime cleans up.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", alive.pid()))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("the live runtime has no child")?
+        .parse()?;
+    kill(Pid::from_raw(child), Signal::SIGKILL)?;
+    alive.wait(Duration::from_secs(10))?.expect_code(137)?;
+    if ctx.chapter() >= 6 {
+        for dir in container_dirs(ctx.root()) {
+            let id = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            ctx.run(&["rm", &id])?.expect_code(0)?;
+        }
+    }
+    ensure!(
+        container_dirs(ctx.root()).is_empty(),
+        "left: {:?}",
+        container_dirs(ctx.root())
+    );
+    Ok(())
+}
+
+fn a_tree_deeper_than_ulimit_n_is_removed(ctx: &Ctx) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    ctx.build_images()?;
+    let mut args = vec!["run", "--image", "probe"];
+    if ctx.chapter() >= 6 {
+        args.push("--rm");
+    }
+    args.extend(["--", PROBE_IN_IMAGE, "--deep-tree", "3000", "/deep"]);
+    let mut command = ctx.command(&args);
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1024, 1024)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let outcome = ctx.run_command(command)?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout.contains("\"depth\":3000"),
+        "the probe did not make the tree: {}",
+        outcome.stdout
+    );
+    ensure!(
+        outcome.stderr.trim().is_empty(),
+        "the runtime complained: {}",
+        outcome.stderr
+    );
+    let left = container_dirs(ctx.root());
+    ensure!(left.is_empty(), "the container was not removed: {left:?}");
     Ok(())
 }

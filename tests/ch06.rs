@@ -67,6 +67,13 @@ fn checks() -> Vec<Check> {
             "Kept::new checks the name and writes the record under Containers::lock",
             one_name_one_container_under_concurrency,
         ),
+        Check::pillar(
+            "leftovers_are_cleaned_and_deep_trees_removed",
+            "a half-extracted layer of a killed runtime is swept by the next run, and rm removes a 3,000-level tree under ulimit -n 1024",
+            "a killed runtime cleans nothing, so the next one must; removal must not need one open directory per level",
+            "layers::lowerdirs sweeps layers/; Containers::remove uses boxcar::tree::remove_tree",
+            leftovers_are_cleaned_and_deep_trees_removed,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -454,5 +461,60 @@ fn one_name_one_container_under_concurrency(ctx: &Ctx) -> Result<()> {
         "run", "--rm", "--name", "same", "--image", "busybox", "--", "true",
     ])?
     .expect_code(0)?;
+    Ok(())
+}
+
+/// The runtime with `args` under `ulimit -n 1024`.
+fn with_few_fds(ctx: &Ctx, args: &[&str]) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = ctx.command(args);
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1024, 1024)
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
+}
+
+fn leftovers_are_cleaned_and_deep_trees_removed(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&["run", "--rm", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    // What a runtime killed during a first extraction leaves: a scratch directory named
+    // after its pid, here one no process can have (above any pid_max).
+    let partial = ctx
+        .root()
+        .join("layers/.partial-2147483000-0123456789ab-extracting");
+    std::fs::create_dir_all(partial.join("bin"))?;
+    std::fs::write(partial.join("bin/half"), "x")?;
+    ctx.run(&["run", "--rm", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    ensure!(!partial.exists(), "the next run left {}", partial.display());
+    // A tree deeper than ulimit -n and PATH_MAX allow, removed by rm.
+    let deep = [
+        "run",
+        "--name",
+        "deep",
+        "--image",
+        "probe",
+        "--",
+        testing::PROBE_IN_IMAGE,
+        "--deep-tree",
+        "3000",
+        "/deep",
+    ];
+    let outcome = ctx.run(&deep)?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout.contains("\"depth\":3000"),
+        "no tree: {}",
+        outcome.stdout
+    );
+    let removed = ctx.run_command(with_few_fds(ctx, &["rm", "deep"]))?;
+    removed.expect_code(0)?;
+    let left = std::fs::read_dir(ctx.root().join("containers"))?.count();
+    ensure!(left == 0, "rm left {left} container(s)");
     Ok(())
 }

@@ -633,13 +633,13 @@ fn make_parents(dest: &Path, path: &Path) -> Result<(), Failure> {
 
 /// Remove what an earlier entry or layer left at `target`, unless it is a directory and
 /// the entry is one too (the two merge). remove_file removes a symlink, not its target;
-/// remove_dir_all does not follow the symlinks inside.
+/// remove_tree does not follow the symlinks inside.
 fn make_room(target: &Path, kind: &EntryKind) -> Result<(), Failure> {
     let failed = |error| Failure::io(format!("cannot replace {}", target.display()), error);
     match fs::symlink_metadata(target) {
         Err(_) => Ok(()),
         Ok(meta) if meta.is_dir() && *kind == EntryKind::Directory => Ok(()),
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(target).map_err(failed),
+        Ok(meta) if meta.is_dir() => boxcar::tree::remove_tree(target).map_err(failed),
         Ok(_) => fs::remove_file(target).map_err(failed),
     }
 }

@@ -134,7 +134,7 @@ pub(crate) fn flatten_whiteout(
 fn remove_any(path: &Path) -> Result<(), Failure> {
     let removed = match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
-        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(metadata) if metadata.is_dir() => boxcar::tree::remove_tree(path),
         Ok(_) => fs::remove_file(path),
     };
     removed.map_err(|error| {

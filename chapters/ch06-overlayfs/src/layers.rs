@@ -36,6 +36,9 @@ pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<Pat
         .hint("overlayfs cannot take such paths: set BOXCAR_ROOT to a path without them"));
     }
     let layers_dir = state_root.join("layers");
+    // What a runtime killed while extracting left (`.partial-<pid>-…`) goes now, whether or
+    // not this image needs extracting.
+    scratch::sweep(&layers_dir);
     let mut dirs = Vec::new();
     for layer in &manifest.layers {
         let dir = layers_dir.join(layer.hex());
@@ -56,7 +59,6 @@ fn extract_once(blob: &Path, digest: &str, dir: &Path) -> Result<(), Failure> {
     let layers_dir = dir.parent().unwrap_or(dir);
     std::fs::create_dir_all(layers_dir)
         .map_err(|e| Failure::io(format!("cannot create {}", layers_dir.display()), e))?;
-    scratch::sweep(layers_dir);
     let staging = Scratch::dir_in(layers_dir, "extracting", 0o755)?;
     extract_checked(blob, digest, staging.path(), &mut convert_whiteout)?;
     staging.rename_to(dir).or_else(|error| {

@@ -173,11 +173,18 @@ impl Containers {
             .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
     }
 
-    /// Remove a container's directory: its record and its writable layer.
+    /// Remove a container's directory: its record and its writable layer, however deep (see
+    /// `boxcar::tree`). If that fails half-way, the record is written back, so `ps -a`
+    /// still shows what is left and `rm` can try again.
     pub fn remove(&self, id: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Failure::io(format!("cannot remove {}", dir.display()), e))
+        let record = read_record(&dir.join("container.json"));
+        boxcar::tree::remove_tree(&dir).map_err(|e| {
+            if let Some(record) = record.filter(|_| dir.exists()) {
+                let _ = self.save(&record);
+            }
+            Failure::io(format!("cannot remove {}", dir.display()), e)
+        })
     }
 }
 
@@ -227,8 +234,18 @@ impl<'a> Kept<'a> {
 
 impl Drop for Kept<'_> {
     fn drop(&mut self) {
+        // Drop cannot return an error, and the runtime's exit code is the command's: what
+        // goes wrong here is said on stderr, never silently left behind.
+        let said = |failure: Failure| {
+            eprintln!("{}: {failure}", boxcar::cli::program_name());
+        };
         if self.remove {
-            let _ = self.containers.remove(&self.record.id);
+            if let Err(failure) = self.containers.remove(&self.record.id) {
+                said(failure.hint(format!(
+                    "the container is left behind: remove it with `rm {}`",
+                    self.record.id
+                )));
+            }
             return;
         }
         self.record.status = Status::Exited;
