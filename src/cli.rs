@@ -333,6 +333,24 @@ fn no_other_command(command: Command, _state_root: &Path) -> Result<i32, Failure
     )))
 }
 
+/// Print `lines` on stdout, each ending in a newline. A reader that stopped reading
+/// (`ps -a | head`) is the end of the output, not an error: Rust ignores SIGPIPE, so the
+/// write fails with EPIPE, and we stop there and exit 0 as `ls | head` appears to.
+pub fn print_lines<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(stdout, "{}", line.as_ref()))
+        .and_then(|()| stdout.flush());
+    match written {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::io("cannot write to stdout", error))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Bytes as `docker images` shows them: 1.2MB, 512kB.
 pub fn human_size(bytes: u64) -> String {
     match bytes {

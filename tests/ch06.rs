@@ -75,6 +75,13 @@ fn checks() -> Vec<Check> {
             leftovers_are_cleaned_and_deep_trees_removed,
         ),
         Check::baseline(
+            "output_into_a_closed_pipe_ends_quietly",
+            "ps -a and images into a pipe already closed (ps -a | head) end with exit 0 and nothing on stderr",
+            "a reader that stops reading is the end of the output, not an error (Rust ignores SIGPIPE, so writes fail with EPIPE)",
+            "the kit's cli::print_lines",
+            output_into_a_closed_pipe_ends_quietly,
+        ),
+        Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
             "a record is looked up before anything is created or removed",
@@ -516,5 +523,20 @@ fn leftovers_are_cleaned_and_deep_trees_removed(ctx: &Ctx) -> Result<()> {
     removed.expect_code(0)?;
     let left = std::fs::read_dir(ctx.root().join("containers"))?.count();
     ensure!(left == 0, "rm left {left} container(s)");
+    Ok(())
+}
+
+fn output_into_a_closed_pipe_ends_quietly(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    // No container is needed: the header line alone meets the closed pipe.
+    for args in [&["ps", "-a"][..], &["images"][..]] {
+        let outcome = ctx.run_with_stdout_closed(args)?;
+        outcome.expect_code(0)?;
+        ensure!(
+            outcome.stderr.is_empty(),
+            "{args:?} into a closed pipe said: {}",
+            outcome.stderr
+        );
+    }
     Ok(())
 }

@@ -280,6 +280,17 @@ impl Ctx {
         self.run_command(command)
     }
 
+    /// Run the runtime with `args`, its stdout a pipe whose reader is already gone, as in
+    /// `ps -a | head` once head has read its lines: every write gets EPIPE.
+    pub fn run_with_stdout_closed(&self, args: &[&str]) -> Result<Outcome> {
+        let (reader, writer) = nix::unistd::pipe()?;
+        drop(reader);
+        let mut command = self.command(args);
+        command.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+        let running = self.spawn_exactly(command)?;
+        running.wait(RUN_TIMEOUT)
+    }
+
     /// Start the runtime with `args` and return at once, stdout piped line by line.
     pub fn spawn(&self, args: &[&str]) -> Result<Running> {
         self.spawn_command(self.command(args))
@@ -287,6 +298,11 @@ impl Ctx {
 
     fn spawn_command(&self, mut command: Command) -> Result<Running> {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn_exactly(command)
+    }
+
+    /// Spawn `command` with the stdio it has (stderr must be piped), tracked as a runtime.
+    fn spawn_exactly(&self, mut command: Command) -> Result<Running> {
         // Spawn and record under one lock, so a leak check in another thread never sees
         // this runtime as a stray child.
         let mut process = {
@@ -298,14 +314,15 @@ impl Ctx {
             process
         };
         let (sender, lines) = channel();
-        let stdout = process.stdout.take().context("no stdout")?;
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
+        if let Some(stdout) = process.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = process.stderr.take().context("no stderr")?;
         let sink = Arc::clone(&stderr);
