@@ -81,6 +81,13 @@ fn checks() -> Vec<Check> {
             "the kit's cli::print_lines",
             output_into_a_closed_pipe_ends_quietly,
         ),
+        Check::pillar(
+            "commit_keeps_fifos_and_refuses_devices",
+            "commit and export keep a container's named pipe; a device node it made is refused with one line naming it",
+            "an image may hold fifos but never device nodes; the tar crate cannot write a fifo by path, so we write its header",
+            "changes::write_layer and export::append_fifo",
+            commit_keeps_fifos_and_refuses_devices,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -538,5 +545,50 @@ fn output_into_a_closed_pipe_ends_quietly(ctx: &Ctx) -> Result<()> {
             outcome.stderr
         );
     }
+    Ok(())
+}
+
+fn commit_keeps_fifos_and_refuses_devices(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&[
+        "run", "--name", "piper", "--image", "busybox", "--", "mkfifo", "/pipe",
+    ])?
+    .expect_code(0)?;
+    ctx.run(&["commit", "piper", "piped"])?.expect_code(0)?;
+    ctx.run(&[
+        "run", "--rm", "--image", "piped", "--", "test", "-p", "/pipe",
+    ])?
+    .expect_code(0)?;
+    let exported = ctx.root().join("piped.tar");
+    ctx.run(&["export", "piped", &exported.display().to_string()])?
+        .expect_code(0)?;
+    ctx.run(&["import", &exported.display().to_string(), "reimported"])?
+        .expect_code(0)?;
+    ctx.run(&[
+        "run",
+        "--rm",
+        "--image",
+        "reimported",
+        "--",
+        "test",
+        "-p",
+        "/pipe",
+    ])?
+    .expect_code(0)?;
+    ctx.run(&[
+        "run", "--name", "maker", "--image", "busybox", "--", "mknod", "/node", "c", "1", "3",
+    ])?
+    .expect_code(0)?;
+    let outcome = ctx.run(&["commit", "maker", "withnode"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("/node") && line.contains("device node"),
+        "unclear: {line}"
+    );
+    ensure!(
+        Store::new(ctx.root()).manifest("withnode").is_err(),
+        "the image was made anyway"
+    );
     Ok(())
 }
