@@ -88,6 +88,13 @@ fn checks() -> Vec<Check> {
             "changes::write_layer and export::append_fifo",
             commit_keeps_fifos_and_refuses_devices,
         ),
+        Check::pillar(
+            "too_many_layers_is_one_clear_line",
+            "an image of 80 layers, whose overlay options outgrow the page mount(2) copies, is refused with one line before anything is mounted",
+            "mount(2) cuts its options at one page; overlayfs then misses the cut lowerdir and says ENOENT, which misleads",
+            "overlay::check_options_fit before the record is written",
+            too_many_layers_is_one_clear_line,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -590,5 +597,25 @@ fn commit_keeps_fifos_and_refuses_devices(ctx: &Ctx) -> Result<()> {
         Store::new(ctx.root()).manifest("withnode").is_err(),
         "the image was made anyway"
     );
+    Ok(())
+}
+
+fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
+    let store = Store::new(ctx.root());
+    let mut layers = Vec::new();
+    for n in 0..80 {
+        let path = ctx.root().join(format!("layer-{n}.tar"));
+        one_file_tar(&path, &format!("file-{n}"), 0o644, b"x")?;
+        layers.push(path);
+    }
+    ch04_solution::import::import_layers(&store, "tall", &layers)?;
+    let outcome = ctx.run(&["run", "--image", "tall", "--", "true"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(line.contains("too many layers"), "unclear: {line}");
+    let left = std::fs::read_dir(ctx.root().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    ensure!(left == 0, "{left} container(s) left");
     Ok(())
 }
