@@ -95,6 +95,13 @@ fn checks() -> Vec<Check> {
             "overlay::check_options_fit before the record is written",
             too_many_layers_is_one_clear_line,
         ),
+        Check::pillar(
+            "a_recycled_pid_does_not_look_up",
+            "a running record whose runtime pid now belongs to another process is Dead, not Up, and rm removes it",
+            "the kernel reuses pids: only the pid with its start time (field 22 of /proc/PID/stat) names the runtime",
+            "Record::is_stale compares runtime_pid and runtime_start",
+            a_recycled_pid_does_not_look_up,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -617,5 +624,37 @@ fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
         .map(|d| d.count())
         .unwrap_or(0);
     ensure!(left == 0, "{left} container(s) left");
+    Ok(())
+}
+
+fn a_recycled_pid_does_not_look_up(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&["run", "--name", "gone", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    // As if its runtime had been killed and its pid given to a process that runs now (pid 1,
+    // which has run all along, so it started at another time).
+    let record = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "gone")?)
+        .join("container.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&record)?)?;
+    let init_start = boxcar::state::start_time(1).context("no start time for pid 1")?;
+    json["status"] = "running".into();
+    json["runtime_pid"] = 1.into();
+    json["runtime_start"] = (init_start + 12345).into();
+    json["exit_code"] = serde_json::Value::Null;
+    std::fs::write(&record, json.to_string())?;
+    let ps = ctx.run(&["ps", "-a"])?;
+    let line = ps
+        .stdout
+        .lines()
+        .find(|line| line.contains("gone"))
+        .context("no container gone in ps -a")?;
+    ensure!(
+        line.contains("Dead") && !line.contains("Up"),
+        "a recycled pid makes it look alive: {line}"
+    );
+    ctx.run(&["rm", "gone"])?.expect_code(0)?;
     Ok(())
 }

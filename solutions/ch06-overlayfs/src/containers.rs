@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boxcar::spec::Container;
+use boxcar::state::Runtime;
 use boxcar::Failure;
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
@@ -47,6 +48,10 @@ pub struct Record {
     pub status: Status,
     /// The runtime's pid while it runs: a running record whose runtime is gone is stale.
     pub runtime_pid: Option<i32>,
+    /// The runtime's start time (field 22 of /proc/PID/stat) with its pid: a pid is reused
+    /// once its process is gone, the pair is not. Absent in records from before it existed.
+    #[serde(default)]
+    pub runtime_start: Option<u64>,
     pub exit_code: Option<i32>,
 }
 
@@ -250,6 +255,7 @@ impl Drop for Kept<'_> {
         }
         self.record.status = Status::Exited;
         self.record.runtime_pid = None;
+        self.record.runtime_start = None;
         self.record.exit_code = Some(self.exit_code.unwrap_or(boxcar::exit::RUNTIME_FAILED));
         let _ = self.containers.save(&self.record);
     }
@@ -258,6 +264,7 @@ impl Drop for Kept<'_> {
 impl Record {
     /// A new record, for a container from `image` about to start.
     pub fn new(container: &Container, image: &str) -> Record {
+        let runtime = Runtime::me();
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -268,17 +275,23 @@ impl Record {
             image: image.to_string(),
             created,
             status: Status::Running,
-            runtime_pid: Some(std::process::id() as i32),
+            runtime_pid: Some(runtime.pid),
+            runtime_start: Some(runtime.start),
             exit_code: None,
         }
     }
 
     /// Whether the record says running but its runtime is gone (killed with SIGKILL, say).
+    /// Its pid alone does not tell: once the runtime is gone the kernel may give the pid to
+    /// any new process, so the pid must still be running *and* have started when it did.
     pub fn is_stale(&self) -> bool {
-        self.status == Status::Running
-            && self
-                .runtime_pid
-                .is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        let alive = match (self.runtime_pid, self.runtime_start) {
+            (Some(pid), Some(start)) => Runtime { pid, start }.is_alive(),
+            // A record from before start times were kept: the pid is all there is.
+            (Some(pid), None) => Path::new(&format!("/proc/{pid}")).exists(),
+            (None, _) => false,
+        };
+        self.status == Status::Running && !alive
     }
 }
 
