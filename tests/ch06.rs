@@ -96,6 +96,13 @@ fn checks() -> Vec<Check> {
             too_many_layers_is_one_clear_line,
         ),
         Check::pillar(
+            "a_full_disk_keeps_the_exit_code",
+            "a container that fills the disk still has its exit code in its record, and an import onto a full disk blames the disk, not the archive",
+            "the last record's space is reserved at start; a failed write of the copy is told apart from a failed read",
+            "Kept's reserved last record (Containers::save_reserved); import's Tee::copy_error",
+            a_full_disk_keeps_the_exit_code,
+        ),
+        Check::pillar(
             "a_recycled_pid_does_not_look_up",
             "a running record whose runtime pid now belongs to another process is Dead, not Up, and rm removes it",
             "the kernel reuses pids: only the pid with its start time (field 22 of /proc/PID/stat) names the runtime",
@@ -624,6 +631,77 @@ fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
         .map(|d| d.count())
         .unwrap_or(0);
     ensure!(left == 0, "{left} container(s) left");
+    Ok(())
+}
+
+/// A tmpfs mounted by a check, unmounted (lazily, so it always goes) when dropped.
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+fn a_full_disk_keeps_the_exit_code(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let small = ctx.root().join("small");
+    std::fs::create_dir(&small)?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &small,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=24m,mode=0711"),
+    )?;
+    let _unmount = SmallDisk(small.clone());
+    copy_tree(
+        &ctx.root().join("images/busybox"),
+        &small.join("images/busybox"),
+    )?;
+    let on_small = |args: &[&str]| -> Result<testing::Outcome> {
+        let mut command = ctx.command(args);
+        command.env("BOXCAR_ROOT", &small);
+        ctx.run_command(command)
+    };
+    let fill = "cat /dev/zero > /fill; exit 7";
+    on_small(&[
+        "run", "--name", "filler", "--image", "busybox", "--", "/bin/sh", "-c", fill,
+    ])?
+    .expect_code(7)?;
+    let ps = on_small(&["ps", "-a"])?;
+    let line = ps
+        .stdout
+        .lines()
+        .find(|line| line.contains("filler"))
+        .context("no filler in ps -a")?;
+    ensure!(
+        line.contains("Exited (7)"),
+        "the record lost the exit code: {line}"
+    );
+    let tarball = ctx.root().join("big.tar");
+    one_file_tar(&tarball, "big", 0o644, &vec![0u8; 1 << 20])?;
+    let outcome = on_small(&["import", &tarball.display().to_string(), "big"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("No space left") && !line.contains("not a readable tar"),
+        "the full disk is not named, or the archive is blamed: {line}"
+    );
+    on_small(&["rm", "filler"])?.expect_code(0)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //!   config.json      the OCI runtime spec it was run with (what docker hands runc)
 //!   container.json   its record: name, image, status, exit code (docker's hostconfig and
 //!                    state, which the runtime spec has no field for)
+//!   .container.json.exit   the space of its last record, reserved at start (see [`Kept`])
 //!   upper/ work/ merged/   its overlay
 //! ```
 //!
@@ -28,6 +29,11 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::overlay::Dirs;
+
+/// The file that keeps the space of a container's last record (see [`Kept`]).
+const EXIT_RECORD: &str = ".container.json.exit";
+/// How much space that is: a record is about 250 bytes.
+const EXIT_RESERVE: usize = 4096;
 
 /// What a container is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +184,42 @@ impl Containers {
             .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
     }
 
+    /// Reserve the space of container `id`'s last record now, while there is space: a file
+    /// of `EXIT_RESERVE` bytes, which [`Containers::save_reserved`] overwrites in place.
+    fn reserve_last_record(&self, id: &str) -> Result<(), Failure> {
+        let path = self.dir(id).join(EXIT_RECORD);
+        std::fs::write(&path, vec![b' '; EXIT_RESERVE])
+            .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Write a record into the space [`Containers::reserve_last_record`] kept, then rename it
+    /// over `container.json`: overwriting blocks a file already has needs no free space, so
+    /// a container that filled the disk still gets its exit code recorded. Without a reserve
+    /// (or a record too long for it), the usual [`Containers::save`].
+    fn save_reserved(&self, record: &Record) -> Result<(), Failure> {
+        use std::io::{Seek, Write};
+        let text = serde_json::to_string_pretty(record)
+            .map_err(|e| Failure::new(format!("cannot encode the record: {e}")))?;
+        let dir = self.dir(&record.id);
+        let reserved = dir.join(EXIT_RECORD);
+        let path = dir.join("container.json");
+        if text.len() > EXIT_RESERVE || !reserved.exists() {
+            return self.save(record);
+        }
+        // JSON ends at its closing brace; the spaces after it are whitespace a reader skips.
+        let mut bytes = text.into_bytes();
+        bytes.resize(EXIT_RESERVE, b' ');
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&reserved)
+            .and_then(|mut file| {
+                file.rewind()?;
+                file.write_all(&bytes)
+            })
+            .and_then(|()| std::fs::rename(&reserved, &path))
+            .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
+    }
+
     /// Remove a container's directory: its record and its writable layer, however deep (see
     /// `boxcar::tree`). If that fails half-way, the record is written back, so `ps -a`
     /// still shows what is left and `rm` can try again.
@@ -222,6 +264,7 @@ impl<'a> Kept<'a> {
         // directory is removed again rather than left for no one to see.
         let saved = containers
             .save_config(container)
+            .and_then(|()| containers.reserve_last_record(&record.id))
             .and_then(|()| containers.save(&record));
         drop(lock);
         if let Err(failure) = saved {
@@ -257,7 +300,9 @@ impl Drop for Kept<'_> {
         self.record.runtime_pid = None;
         self.record.runtime_start = None;
         self.record.exit_code = Some(self.exit_code.unwrap_or(boxcar::exit::RUNTIME_FAILED));
-        let _ = self.containers.save(&self.record);
+        if let Err(failure) = self.containers.save_reserved(&self.record) {
+            said(failure);
+        }
     }
 }
 
