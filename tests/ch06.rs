@@ -74,6 +74,13 @@ fn checks() -> Vec<Check> {
             "layers::lowerdirs sweeps layers/; Containers::remove uses boxcar::tree::remove_tree",
             leftovers_are_cleaned_and_deep_trees_removed,
         ),
+        Check::pillar(
+            "a_failed_removal_under_rm_is_reported",
+            "when run --rm cannot remove the container (an immutable file in it), it says so in one line, keeps the command's exit code, and rm can finish later",
+            "a removal that fails silently leaves a container no one knows about",
+            "Kept's Drop reports a failed Containers::remove; remove writes the record back",
+            a_failed_removal_under_rm_is_reported,
+        ),
         Check::baseline(
             "output_into_a_closed_pipe_ends_quietly",
             "ps -a and images into a pipe already closed (ps -a | head) end with exit 0 and nothing on stderr",
@@ -551,6 +558,42 @@ fn leftovers_are_cleaned_and_deep_trees_removed(ctx: &Ctx) -> Result<()> {
     removed.expect_code(0)?;
     let left = std::fs::read_dir(ctx.root().join("containers"))?.count();
     ensure!(left == 0, "rm left {left} container(s)");
+    Ok(())
+}
+
+fn a_failed_removal_under_rm_is_reported(ctx: &Ctx) -> Result<()> {
+    use std::time::Duration;
+    ctx.build_images()?;
+    let script = "trap 'exit 3' TERM; touch /f; echo ready; while :; do sleep 0.1; done";
+    let mut running = ctx.spawn(&[
+        "run", "--rm", "--name", "stuck", "--image", "busybox", "--", "/bin/sh", "-c", script,
+    ])?;
+    running.wait_for_line("ready", Duration::from_secs(20))?;
+    let upper = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "stuck")?)
+        .join("upper");
+    let file = upper.join("f").display().to_string();
+    // An immutable file (chattr(1)) cannot be unlinked, not even by root.
+    let chattr = |flag: &str| -> Result<()> {
+        let mut command = std::process::Command::new("chattr");
+        command.args([flag, &file]);
+        ctx.run_command(command)?.expect_code(0)?;
+        Ok(())
+    };
+    chattr("+i")?;
+    running.signal(nix::sys::signal::Signal::SIGTERM)?;
+    let outcome = running.wait(Duration::from_secs(20));
+    chattr("-i")?;
+    let outcome = outcome?;
+    outcome.expect_code(3)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("cannot remove") && line.contains("rm "),
+        "unclear: {line}"
+    );
+    ctx.run(&["rm", "stuck"])?.expect_code(0)?;
     Ok(())
 }
 
