@@ -765,6 +765,12 @@ pub fn main(chapter: u8, checks: Vec<Check>) -> ! {
             std::process::exit(1);
         }
     }
+    // insta finds the snapshots by asking `cargo metadata` for the workspace root, in a child
+    // process the reaper below could reap first (insta then fails with ECHILD and looks in
+    // the wrong place). Tell it the root, so it starts no child.
+    if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
+        std::env::set_var("INSTA_WORKSPACE_ROOT", build::workspace_dir());
+    }
     // As init does on a host, reap what is reparented to us and has died, so that a killed
     // container's zombie does not keep its cgroup busy. Started after the builds above:
     // their cargo processes are reaped by std, not by us.
