@@ -299,7 +299,14 @@ pub fn main(chapter: u8, run: Run) -> ! {
 /// from chapter 06): every subcommand other than `run` and `spec` goes to `other`.
 pub fn main_with(chapter: u8, run: Run, other: Other) -> ! {
     let state_root = crate::state::root();
-    let outcome = match parse(chapter).command {
+    let command = parse(chapter).command;
+    // From chapter 04 on there is a store: only root may look into it (see state::secure).
+    if chapter >= 4 && nix::unistd::geteuid().is_root() {
+        if let Err(failure) = crate::state::secure(&state_root) {
+            exit_with(&program_name(), &failure)
+        }
+    }
+    let outcome = match command {
         Command::Run(args) => Container::from_run_args(&args, chapter).and_then(|container| {
             require_root();
             run(&container, &state_root)
@@ -324,6 +331,24 @@ fn no_other_command(command: Command, _state_root: &Path) -> Result<i32, Failure
     Err(Failure::new(format!(
         "{command:?} is not a command of this chapter"
     )))
+}
+
+/// Print `lines` on stdout, each ending in a newline. A reader that stopped reading
+/// (`ps -a | head`) is the end of the output, not an error: Rust ignores SIGPIPE, so the
+/// write fails with EPIPE, and we stop there and exit 0 as `ls | head` appears to.
+pub fn print_lines<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(stdout, "{}", line.as_ref()))
+        .and_then(|()| stdout.flush());
+    match written {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::io("cannot write to stdout", error))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Bytes as `docker images` shows them: 1.2MB, 512kB.

@@ -8,7 +8,9 @@
 //! - [`image`]: the image store's layout and manifests under `$BOXCAR_ROOT/images/`.
 //! - [`cgroupfs`]: where the host keeps its cgroup filesystems (v2, v1 or hybrid).
 //! - [`channel`]: the pipe pair the parent and the cloned child use to stay in step.
-//! - [`state`]: where boxcar keeps its state (`$BOXCAR_ROOT`).
+//! - [`state`]: where boxcar keeps its state (`$BOXCAR_ROOT`), closed to other users, and
+//!   how a record names a live process (pid and start time).
+//! - [`tree`]: removing a directory tree whatever its depth.
 //!
 //! The workshop's tools (doctor, verify, sync, bench, the test harness) are another crate,
 //! `workshop/`: no chapter binary links them.
@@ -21,5 +23,6 @@ pub mod exit;
 pub mod image;
 pub mod spec;
 pub mod state;
+pub mod tree;
 
 pub use error::Failure;

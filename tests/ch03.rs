@@ -62,6 +62,13 @@ fn checks() -> Vec<Check> {
             "cgroup::clean_stale runs before Cgroup::create",
             a_stale_cgroup_is_cleaned_by_the_next_run,
         ),
+        Check::pillar(
+            "a_stale_owner_lock_is_cleaned_by_the_next_run",
+            "an owner lock file in /run/boxcar/cgroups that no runtime holds, with no cgroup left, is removed by the next run",
+            "a runtime killed before it created its cgroups (or after it removed them) leaves its lock file; a lock anyone can take is no one's",
+            "cgroup::clean_stale also goes through owner::locked_ids",
+            a_stale_owner_lock_is_cleaned_by_the_next_run,
+        ),
         Check::baseline(
             "bad_limits_are_refused_before_anything_exists",
             "invalid limits (12x, 0, negative, absurd) are refused with one line and exit 125",
@@ -277,6 +284,21 @@ fn a_stale_cgroup_is_cleaned_by_the_next_run(ctx: &Ctx) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     bail!("{} is still there after the next run", dir.display())
+}
+
+fn a_stale_owner_lock_is_cleaned_by_the_next_run(ctx: &Ctx) -> Result<()> {
+    // As a runtime killed between taking its lock and creating its cgroups leaves it.
+    let dir = std::path::Path::new("/run/boxcar/cgroups");
+    std::fs::create_dir_all(dir)?;
+    let lock = dir.join(format!("{}.lock", boxcar::state::new_container_id()));
+    std::fs::write(&lock, "")?;
+    ctx.run(&["run", "--", "true"])?.expect_code(0)?;
+    ensure!(
+        !lock.exists(),
+        "{} is still there after the next run",
+        lock.display()
+    );
+    Ok(())
 }
 
 fn bad_limits_are_refused(ctx: &Ctx) -> Result<()> {

@@ -79,7 +79,28 @@ fn checks() -> Vec<Check> {
             "extract::clean (the limits of path_resolution(7)), check_parents (what may stand on the way), check_link_target (what link(2) can link)",
             entries_linux_cannot_make_are_refused_by_name,
         ),
+                Check::baseline(
+            "the_store_is_closed_to_other_users",
+            "the state root is 0711 and images/, layers/, containers/ are 0700, a store from before tightened: no other user can list or read them",
+            "an image keeps its setuid-root files; a store others can walk into lets any local user run one and become root",
+            "the kit's state::secure, called before any command (chapters 04 on)",
+            the_store_is_closed_to_other_users,
+        ),
         Check::pillar(
+            "a_killed_runtimes_rootfs_is_cleaned_by_the_next_run",
+            "the root filesystem copy of a runtime killed with SIGKILL is removed by the next run (from chapter 06: its record says Dead and rm removes it)",
+            "a killed runtime cleans nothing; the next one must, telling a dead runtime's copy from a live one's by pid and start time",
+            "Rootfs::prepare creates containers/<id> with own_container_dir, which writes the owner file and sweeps dead runtimes' copies",
+            a_killed_runtimes_rootfs_is_cleaned_by_the_next_run,
+        ),
+        Check::pillar(
+            "a_tree_deeper_than_ulimit_n_is_removed",
+            "a container that made 3,000 nested directories is removed at exit under `ulimit -n 1024`",
+            "removal must not depend on depth: one open directory per level runs out of file descriptors (EMFILE), a path per entry out of PATH_MAX",
+            "remove containers' directories with boxcar::tree::remove_tree, not std::fs::remove_dir_all",
+            a_tree_deeper_than_ulimit_n_is_removed,
+        ),
+                Check::pillar(
             "images_import_and_export",
             "images lists the store; export writes an image as a tar that import reads back",
             "an image is nothing but tar layers and a manifest with their sha256 digests",
@@ -335,6 +356,13 @@ fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
             "hardlink-through-symlink",
             vec![("etc", Symlink, "/etc"), ("shadow", Link, "etc/shadow")],
         ),
+        // Whiteouts that name no file: flattening `a/.wh...` would remove `a/..`.
+        (
+            "whiteout-dotdot",
+            vec![("a/keep", Regular, ""), ("a/.wh...", Regular, "")],
+        ),
+        ("whiteout-dot", vec![(".wh..", Regular, "")]),
+        ("whiteout-empty", vec![(".wh.", Regular, "")]),
         ("absolute", vec![("/tmp/boxcar-evil", Regular, "")]),
         (
             "symlink",
@@ -501,6 +529,47 @@ fn entries_linux_cannot_make_are_refused_by_name(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The permission bits of `path`.
+fn mode_of(path: &Path) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("no {}", path.display()))?
+        .mode()
+        & 0o7777)
+}
+
+fn the_store_is_closed_to_other_users(ctx: &Ctx) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    ctx.build_images()?;
+    // A store as runtimes made it before: everything 0755.
+    let root = ctx.root();
+    std::fs::create_dir_all(root.join("containers"))?;
+    for dir in [
+        root.to_path_buf(),
+        root.join("images"),
+        root.join("containers"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    ctx.run(&["images"])?.expect_code(0)?;
+    let root_mode = mode_of(root)?;
+    ensure!(
+        root_mode & 0o066 == 0,
+        "the state root is {root_mode:o}: other users can list it (want 0711 or 0700)"
+    );
+    for name in ["images", "layers", "containers"] {
+        let mode = mode_of(&root.join(name))?;
+        ensure!(mode & 0o077 == 0, "{name}/ is {mode:o}, not 0700");
+    }
+    let listing = ctx.run_as_nobody(&["ls", &root.join("images").display().to_string()])?;
+    ensure!(
+        listing.code != Some(0),
+        "user nobody can list the images:\n{}",
+        listing.stdout
+    );
+    Ok(())
+}
+
 /// A tar of (name, kind, link target or "") entries, long names as GNU long-name records.
 fn tar_with_long_names(path: &Path, entries: &[RawEntry]) -> Result<()> {
     let mut builder = tar::Builder::new(std::fs::File::create(path)?);
@@ -523,5 +592,131 @@ fn tar_with_long_names(path: &Path, entries: &[RawEntry]) -> Result<()> {
         }
     }
     builder.finish()?;
+    Ok(())
+}
+
+/// The container directories in `root/containers`.
+fn container_dirs(root: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect()
+}
+
+fn a_killed_runtimes_rootfs_is_cleaned_by_the_next_run(ctx: &Ctx) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+    ctx.build_images()?;
+    let wait = [
+        "run",
+        "--image",
+        "busybox",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; exec sleep 30",
+    ];
+    let mut killed = ctx.spawn(&wait)?;
+    killed.wait_for_line("ready", Duration::from_secs(20))?;
+    // A second runtime, alive throughout: its copy must survive the cleaning.
+    let mut alive = ctx.spawn(&wait)?;
+    alive.wait_for_line("ready", Duration::from_secs(20))?;
+    let dirs = container_dirs(ctx.root());
+    ensure!(dirs.len() == 2, "expected two containers, found {dirs:?}");
+    killed.signal(Signal::SIGKILL)?;
+    killed.wait(Duration::from_secs(10))?;
+    ensure!(
+        container_dirs(ctx.root()).len() == 2,
+        "the killed runtime's directory vanished by itself?"
+    );
+    // The next run cleans up (its cgroup too: any run cleans stale cgroups).
+    let next: &[&str] = if ctx.chapter() < 6 {
+        &["run", "--image", "busybox", "--", "true"]
+    } else {
+        &["run", "--rm", "--image", "busybox", "--", "true"]
+    };
+    ctx.run(next)?.expect_code(0)?;
+    if ctx.chapter() >= 6 {
+        // Chapter 06 keeps a container until rm: the dead one is listed as Dead, and rm
+        // removes it.
+        let ps = ctx.run(&["ps", "-a"])?;
+        let dead: Vec<&str> = ps
+            .stdout
+            .lines()
+            .filter(|line| line.contains("Dead"))
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        ensure!(
+            dead.len() == 1,
+            "ps -a does not show one Dead container:\n{}",
+            ps.stdout
+        );
+        ctx.run(&["rm", dead[0]])?.expect_code(0)?;
+    }
+    let after = container_dirs(ctx.root());
+    ensure!(
+        after.len() == 1,
+        "the killed runtime's copy is still there, or the live one's is gone: {after:?}"
+    );
+    // End the live one the ordinary way: its command dies, its runtime cleans up.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", alive.pid()))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("the live runtime has no child")?
+        .parse()?;
+    kill(Pid::from_raw(child), Signal::SIGKILL)?;
+    alive.wait(Duration::from_secs(10))?.expect_code(137)?;
+    if ctx.chapter() >= 6 {
+        for dir in container_dirs(ctx.root()) {
+            let id = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            ctx.run(&["rm", &id])?.expect_code(0)?;
+        }
+    }
+    ensure!(
+        container_dirs(ctx.root()).is_empty(),
+        "left: {:?}",
+        container_dirs(ctx.root())
+    );
+    Ok(())
+}
+
+fn a_tree_deeper_than_ulimit_n_is_removed(ctx: &Ctx) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    ctx.build_images()?;
+    let mut args = vec!["run", "--image", "probe"];
+    if ctx.chapter() >= 6 {
+        args.push("--rm");
+    }
+    args.extend(["--", PROBE_IN_IMAGE, "--deep-tree", "3000", "/deep"]);
+    let mut command = ctx.command(&args);
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1024, 1024)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let outcome = ctx.run_command(command)?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout.contains("\"depth\":3000"),
+        "the probe did not make the tree: {}",
+        outcome.stdout
+    );
+    ensure!(
+        outcome.stderr.trim().is_empty(),
+        "the runtime complained: {}",
+        outcome.stderr
+    );
+    let left = container_dirs(ctx.root());
+    ensure!(left.is_empty(), "the container was not removed: {left:?}");
     Ok(())
 }

@@ -74,6 +74,69 @@ fn checks() -> Vec<Check> {
             "Dirs::prepare_mount_point creates what is missing in upper/, with the lower directory's mode",
             mount_points_are_made_in_the_upper_layer,
         ),
+        Check::pillar(
+            "no_other_user_can_reach_a_layer_or_a_container",
+            "user nobody can neither run a setuid-root file from an extracted layer or from a container's upper layer, nor read a container's file",
+            "layers keep setuid bits and a container writes what it likes: a store others can walk into makes every local user root",
+            "the kit's state::secure makes layers/ and containers/ 0700; Containers::write makes containers/<id> 0700",
+            no_other_user_can_reach_a_layer_or_a_container,
+        ),
+        Check::pillar(
+            "one_name_one_container_under_concurrency",
+            "of 50 runs started at once with the same --name, exactly one runs; the others get one line, exit 125, and leave nothing",
+            "a name is claimed atomically: checked and taken under one lock, as docker refuses the second with a conflict",
+            "Kept::new checks the name and writes the record under Containers::lock",
+            one_name_one_container_under_concurrency,
+        ),
+        Check::pillar(
+            "leftovers_are_cleaned_and_deep_trees_removed",
+            "a half-extracted layer of a killed runtime is swept by the next run, and rm removes a 3,000-level tree under ulimit -n 1024",
+            "a killed runtime cleans nothing, so the next one must; removal must not need one open directory per level",
+            "layers::lowerdirs sweeps layers/; Containers::remove uses boxcar::tree::remove_tree",
+            leftovers_are_cleaned_and_deep_trees_removed,
+        ),
+        Check::pillar(
+            "a_failed_removal_under_rm_is_reported",
+            "when run --rm cannot remove the container (an immutable file in it), it says so in one line, keeps the command's exit code, and rm can finish later",
+            "a removal that fails silently leaves a container no one knows about",
+            "Kept's Drop reports a failed Containers::remove; remove writes the record back",
+            a_failed_removal_under_rm_is_reported,
+        ),
+        Check::baseline(
+            "output_into_a_closed_pipe_ends_quietly",
+            "ps -a and images into a pipe already closed (ps -a | head) end with exit 0 and nothing on stderr",
+            "a reader that stops reading is the end of the output, not an error (Rust ignores SIGPIPE, so writes fail with EPIPE)",
+            "the kit's cli::print_lines",
+            output_into_a_closed_pipe_ends_quietly,
+        ),
+        Check::pillar(
+            "commit_keeps_fifos_and_refuses_devices",
+            "commit and export keep a container's named pipe; a device node it made is refused with one line naming it",
+            "an image may hold fifos but never device nodes; the tar crate cannot write a fifo by path, so we write its header",
+            "changes::write_layer and export::append_fifo",
+            commit_keeps_fifos_and_refuses_devices,
+        ),
+        Check::pillar(
+            "too_many_layers_is_one_clear_line",
+            "an image of 80 layers, whose overlay options outgrow the page mount(2) copies, is refused with one line before anything is mounted",
+            "mount(2) cuts its options at one page; overlayfs then misses the cut lowerdir and says ENOENT, which misleads",
+            "overlay::check_options_fit before the record is written",
+            too_many_layers_is_one_clear_line,
+        ),
+        Check::pillar(
+            "a_full_disk_keeps_the_exit_code",
+            "a container that fills the disk still has its exit code in its record, and an import onto a full disk blames the disk, not the archive",
+            "the last record's space is reserved at start; a failed write of the copy is told apart from a failed read",
+            "Kept's reserved last record (Containers::save_reserved); import's Tee::copy_error",
+            a_full_disk_keeps_the_exit_code,
+        ),
+        Check::pillar(
+            "a_recycled_pid_does_not_look_up",
+            "a running record whose runtime pid now belongs to another process is Dead, not Up, and rm removes it",
+            "the kernel reuses pids: only the pid with its start time (field 22 of /proc/PID/stat) names the runtime",
+            "Record::is_stale compares runtime_pid and runtime_start",
+            a_recycled_pid_does_not_look_up,
+        ),
         Check::baseline(
             "unknown_containers_and_taken_names_are_one_line",
             "diff or rm of an unknown container, or run with a name in use, is refused with one line",
@@ -474,5 +537,383 @@ fn a_whiteout_may_come_without_its_directory(ctx: &Ctx) -> Result<()> {
         found == ["/a", "/a/keep", "/dir", "/dir/new"],
         "the container sees {found:?}"
     );
+    Ok(())
+}
+
+/// A tar of one file `name` with `mode`, owned by root, holding `data`.
+fn one_file_tar(path: &Path, name: &str, mode: u32, data: &[u8]) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(path)?);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    builder.append_data(&mut header, name, data)?;
+    builder.finish()?;
+    Ok(())
+}
+
+/// The id of the container named `name`, from `ps -a`.
+fn id_of(ctx: &Ctx, name: &str) -> Result<String> {
+    let ps = ctx.run(&["ps", "-a"])?;
+    ps.stdout
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(name))
+        .and_then(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .with_context(|| format!("no container {name} in ps -a:\n{}", ps.stdout))
+}
+
+fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    // An image whose top layer has a setuid-root `id`, as any image may.
+    let suid = ctx.root().join("suid.tar");
+    one_file_tar(&suid, "id", 0o4755, &std::fs::read("/usr/bin/id")?)?;
+    let mut layers: Vec<PathBuf> = store
+        .manifest("busybox")?
+        .layers
+        .iter()
+        .map(|l| store.layer_path("busybox", l))
+        .collect();
+    layers.push(suid);
+    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers)?;
+    // The container plants a setuid-root copy and a file of its own in its upper layer.
+    let script =
+        "cp /id /planted && chmod 4755 /planted && echo secret > /secret && chmod 644 /secret";
+    ctx.run(&[
+        "run", "--name", "planter", "--image", "suid", "--", "/bin/sh", "-c", script,
+    ])?
+    .expect_code(0)?;
+    let top = manifest.layers.last().context("no layer")?;
+    let in_layer = ctx.root().join("layers").join(top.hex()).join("id");
+    let upper = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "planter")?)
+        .join("upper");
+    ensure!(
+        in_layer.exists() && upper.join("planted").exists(),
+        "the setuid files are not where expected"
+    );
+    for file in [&in_layer, &upper.join("planted")] {
+        let outcome = ctx.run_as_nobody(&[&file.display().to_string(), "-u"])?;
+        ensure!(
+            outcome.code != Some(0),
+            "user nobody ran {} (euid {})",
+            file.display(),
+            outcome.out()
+        );
+    }
+    let read = ctx.run_as_nobody(&["cat", &upper.join("secret").display().to_string()])?;
+    ensure!(
+        read.code != Some(0),
+        "user nobody read a container's file: {}",
+        read.out()
+    );
+    Ok(())
+}
+
+fn one_name_one_container_under_concurrency(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let args = ["run", "--name", "same", "--image", "busybox", "--", "true"];
+    let running: Vec<_> = (0..50).map(|_| ctx.spawn(&args)).collect::<Result<_>>()?;
+    let outcomes: Vec<_> = running
+        .into_iter()
+        .map(|run| run.wait(std::time::Duration::from_secs(60)))
+        .collect::<Result<_>>()?;
+    let won = outcomes.iter().filter(|o| o.code == Some(0)).count();
+    ensure!(won == 1, "{won} of 50 runs got the name");
+    for outcome in outcomes.iter().filter(|o| o.code != Some(0)) {
+        outcome.expect_code(125)?;
+        let line = outcome.one_error_line()?;
+        ensure!(
+            line.contains("the name \"same\" is already in use"),
+            "unclear: {line}"
+        );
+    }
+    let records = std::fs::read_dir(ctx.root().join("containers"))?.count();
+    ensure!(records == 1, "{records} containers are kept, not 1");
+    ctx.run(&["rm", "same"])?.expect_code(0)?;
+    ctx.run(&[
+        "run", "--rm", "--name", "same", "--image", "busybox", "--", "true",
+    ])?
+    .expect_code(0)?;
+    Ok(())
+}
+
+/// The runtime with `args` under `ulimit -n 1024`.
+fn with_few_fds(ctx: &Ctx, args: &[&str]) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = ctx.command(args);
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1024, 1024)
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
+}
+
+fn leftovers_are_cleaned_and_deep_trees_removed(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&["run", "--rm", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    // What a runtime killed during a first extraction leaves: a scratch directory named
+    // after its pid, here one no process can have (above any pid_max).
+    let partial = ctx
+        .root()
+        .join("layers/.partial-2147483000-0123456789ab-extracting");
+    std::fs::create_dir_all(partial.join("bin"))?;
+    std::fs::write(partial.join("bin/half"), "x")?;
+    ctx.run(&["run", "--rm", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    ensure!(!partial.exists(), "the next run left {}", partial.display());
+    // A tree deeper than ulimit -n and PATH_MAX allow, removed by rm.
+    let deep = [
+        "run",
+        "--name",
+        "deep",
+        "--image",
+        "probe",
+        "--",
+        testing::PROBE_IN_IMAGE,
+        "--deep-tree",
+        "3000",
+        "/deep",
+    ];
+    let outcome = ctx.run(&deep)?;
+    outcome.expect_code(0)?;
+    ensure!(
+        outcome.stdout.contains("\"depth\":3000"),
+        "no tree: {}",
+        outcome.stdout
+    );
+    let removed = ctx.run_command(with_few_fds(ctx, &["rm", "deep"]))?;
+    removed.expect_code(0)?;
+    let left = std::fs::read_dir(ctx.root().join("containers"))?.count();
+    ensure!(left == 0, "rm left {left} container(s)");
+    Ok(())
+}
+
+fn a_failed_removal_under_rm_is_reported(ctx: &Ctx) -> Result<()> {
+    use std::time::Duration;
+    ctx.build_images()?;
+    let script = "trap 'exit 3' TERM; touch /f; echo ready; while :; do sleep 0.1; done";
+    let mut running = ctx.spawn(&[
+        "run", "--rm", "--name", "stuck", "--image", "busybox", "--", "/bin/sh", "-c", script,
+    ])?;
+    running.wait_for_line("ready", Duration::from_secs(20))?;
+    let upper = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "stuck")?)
+        .join("upper");
+    let file = upper.join("f").display().to_string();
+    // An immutable file (chattr(1)) cannot be unlinked, not even by root.
+    let chattr = |flag: &str| -> Result<()> {
+        let mut command = std::process::Command::new("chattr");
+        command.args([flag, &file]);
+        ctx.run_command(command)?.expect_code(0)?;
+        Ok(())
+    };
+    chattr("+i")?;
+    running.signal(nix::sys::signal::Signal::SIGTERM)?;
+    let outcome = running.wait(Duration::from_secs(20));
+    chattr("-i")?;
+    let outcome = outcome?;
+    outcome.expect_code(3)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("cannot remove") && line.contains("rm "),
+        "unclear: {line}"
+    );
+    ctx.run(&["rm", "stuck"])?.expect_code(0)?;
+    Ok(())
+}
+
+fn output_into_a_closed_pipe_ends_quietly(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    // No container is needed: the header line alone meets the closed pipe.
+    for args in [&["ps", "-a"][..], &["images"][..]] {
+        let outcome = ctx.run_with_stdout_closed(args)?;
+        outcome.expect_code(0)?;
+        ensure!(
+            outcome.stderr.is_empty(),
+            "{args:?} into a closed pipe said: {}",
+            outcome.stderr
+        );
+    }
+    Ok(())
+}
+
+fn commit_keeps_fifos_and_refuses_devices(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&[
+        "run", "--name", "piper", "--image", "busybox", "--", "mkfifo", "/pipe",
+    ])?
+    .expect_code(0)?;
+    ctx.run(&["commit", "piper", "piped"])?.expect_code(0)?;
+    ctx.run(&[
+        "run", "--rm", "--image", "piped", "--", "test", "-p", "/pipe",
+    ])?
+    .expect_code(0)?;
+    let exported = ctx.root().join("piped.tar");
+    ctx.run(&["export", "piped", &exported.display().to_string()])?
+        .expect_code(0)?;
+    ctx.run(&["import", &exported.display().to_string(), "reimported"])?
+        .expect_code(0)?;
+    ctx.run(&[
+        "run",
+        "--rm",
+        "--image",
+        "reimported",
+        "--",
+        "test",
+        "-p",
+        "/pipe",
+    ])?
+    .expect_code(0)?;
+    ctx.run(&[
+        "run", "--name", "maker", "--image", "busybox", "--", "mknod", "/node", "c", "1", "3",
+    ])?
+    .expect_code(0)?;
+    let outcome = ctx.run(&["commit", "maker", "withnode"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("/node") && line.contains("device node"),
+        "unclear: {line}"
+    );
+    ensure!(
+        Store::new(ctx.root()).manifest("withnode").is_err(),
+        "the image was made anyway"
+    );
+    Ok(())
+}
+
+fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
+    let store = Store::new(ctx.root());
+    let mut layers = Vec::new();
+    for n in 0..80 {
+        let path = ctx.root().join(format!("layer-{n}.tar"));
+        one_file_tar(&path, &format!("file-{n}"), 0o644, b"x")?;
+        layers.push(path);
+    }
+    ch04_solution::import::import_layers(&store, "tall", &layers)?;
+    let outcome = ctx.run(&["run", "--image", "tall", "--", "true"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(line.contains("too many layers"), "unclear: {line}");
+    let left = std::fs::read_dir(ctx.root().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    ensure!(left == 0, "{left} container(s) left");
+    Ok(())
+}
+
+/// A tmpfs mounted by a check, unmounted (lazily, so it always goes) when dropped.
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+fn a_full_disk_keeps_the_exit_code(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let small = ctx.root().join("small");
+    std::fs::create_dir(&small)?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &small,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=24m,mode=0711"),
+    )?;
+    let _unmount = SmallDisk(small.clone());
+    copy_tree(
+        &ctx.root().join("images/busybox"),
+        &small.join("images/busybox"),
+    )?;
+    let on_small = |args: &[&str]| -> Result<testing::Outcome> {
+        let mut command = ctx.command(args);
+        command.env("BOXCAR_ROOT", &small);
+        ctx.run_command(command)
+    };
+    let fill = "cat /dev/zero > /fill; exit 7";
+    on_small(&[
+        "run", "--name", "filler", "--image", "busybox", "--", "/bin/sh", "-c", fill,
+    ])?
+    .expect_code(7)?;
+    let ps = on_small(&["ps", "-a"])?;
+    let line = ps
+        .stdout
+        .lines()
+        .find(|line| line.contains("filler"))
+        .context("no filler in ps -a")?;
+    ensure!(
+        line.contains("Exited (7)"),
+        "the record lost the exit code: {line}"
+    );
+    let tarball = ctx.root().join("big.tar");
+    one_file_tar(&tarball, "big", 0o644, &vec![0u8; 1 << 20])?;
+    let outcome = on_small(&["import", &tarball.display().to_string(), "big"])?;
+    outcome.expect_code(125)?;
+    let line = outcome.one_error_line()?;
+    ensure!(
+        line.contains("No space left") && !line.contains("not a readable tar"),
+        "the full disk is not named, or the archive is blamed: {line}"
+    );
+    on_small(&["rm", "filler"])?.expect_code(0)?;
+    Ok(())
+}
+
+fn a_recycled_pid_does_not_look_up(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ctx.run(&["run", "--name", "gone", "--image", "busybox", "--", "true"])?
+        .expect_code(0)?;
+    // As if its runtime had been killed and its pid given to a process that runs now (pid 1,
+    // which has run all along, so it started at another time).
+    let record = ctx
+        .root()
+        .join("containers")
+        .join(id_of(ctx, "gone")?)
+        .join("container.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&record)?)?;
+    let init_start = boxcar::state::start_time(1).context("no start time for pid 1")?;
+    json["status"] = "running".into();
+    json["runtime_pid"] = 1.into();
+    json["runtime_start"] = (init_start + 12345).into();
+    json["exit_code"] = serde_json::Value::Null;
+    std::fs::write(&record, json.to_string())?;
+    let ps = ctx.run(&["ps", "-a"])?;
+    let line = ps
+        .stdout
+        .lines()
+        .find(|line| line.contains("gone"))
+        .context("no container gone in ps -a")?;
+    ensure!(
+        line.contains("Dead") && !line.contains("Up"),
+        "a recycled pid makes it look alive: {line}"
+    );
+    ctx.run(&["rm", "gone"])?.expect_code(0)?;
     Ok(())
 }

@@ -66,17 +66,9 @@ impl Drop for Scratch {
         if !self.armed {
             return;
         }
-        // remove_dir_all does not follow symlinks (std fixed that in CVE-2022-21658), so a
-        // half-extracted image's `lib -> /usr/lib` removes nothing of the host's.
-        match fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.is_dir() => {
-                let _ = fs::remove_dir_all(&self.path);
-            }
-            Ok(_) => {
-                let _ = fs::remove_file(&self.path);
-            }
-            Err(_) => {}
-        }
+        // remove_tree does not follow symlinks, so a half-extracted image's
+        // `lib -> /usr/lib` removes nothing of the host's, and it removes any depth.
+        let _ = crate::tree::remove_tree(&self.path);
     }
 }
 

@@ -288,9 +288,37 @@ impl Ctx {
             .with_context(|| format!("the probe printed no JSON\n{}", outcome.printed()))
     }
 
-    fn run_command(&self, command: Command) -> Result<Outcome> {
+    /// Run `command` (from [`Ctx::command`], changed as a check needs: another
+    /// `BOXCAR_ROOT`, a lower `ulimit -n`) to the end, at most [`RUN_TIMEOUT`].
+    pub fn run_command(&self, command: Command) -> Result<Outcome> {
         let running = self.spawn_command(command)?;
         running.wait(run_timeout())
+    }
+
+    /// Run `program ARGS` (not the runtime) as the unprivileged user nobody (uid and gid
+    /// 65534, no supplementary groups) with setpriv(1): what any local user can do. setpriv
+    /// still holds root's capabilities when it calls execve(2) (they go at the exec), so a
+    /// path it execs directly is looked up with CAP_DAC_OVERRIDE; a shell in between, with
+    /// none left, does the lookup as nobody would.
+    pub fn run_as_nobody(&self, program_and_args: &[&str]) -> Result<Outcome> {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["/bin/sh", "-c", "exec \"$0\" \"$@\""])
+            .args(program_and_args)
+            .stdin(Stdio::null());
+        self.run_command(command)
+    }
+
+    /// Run the runtime with `args`, its stdout a pipe whose reader is already gone, as in
+    /// `ps -a | head` once head has read its lines: every write gets EPIPE.
+    pub fn run_with_stdout_closed(&self, args: &[&str]) -> Result<Outcome> {
+        let (reader, writer) = nix::unistd::pipe()?;
+        drop(reader);
+        let mut command = self.command(args);
+        command.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+        let running = self.spawn_exactly(command)?;
+        running.wait(RUN_TIMEOUT)
     }
 
     /// Start the runtime with `args` and return at once, stdout piped line by line.
@@ -300,6 +328,11 @@ impl Ctx {
 
     fn spawn_command(&self, mut command: Command) -> Result<Running> {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn_exactly(command)
+    }
+
+    /// Spawn `command` with the stdio it has (stderr must be piped), tracked as a runtime.
+    fn spawn_exactly(&self, mut command: Command) -> Result<Running> {
         // Spawn and record under one lock, so a leak check in another thread never sees
         // this runtime as a stray child.
         let mut process = {
@@ -315,14 +348,15 @@ impl Ctx {
             process
         };
         let (sender, lines) = channel();
-        let stdout = process.stdout.take().context("no stdout")?;
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
+        if let Some(stdout) = process.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut pipe = process.stderr.take().context("no stderr")?;
         let sink = Arc::clone(&stderr);

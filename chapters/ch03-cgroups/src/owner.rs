@@ -35,24 +35,32 @@ impl Owner {
             Failure::io(format!("cannot create {LOCK_DIR}"), e)
                 .hint("it needs root; is /run writable?")
         })?;
-        // O_CLOEXEC (std's default): the lock must never reach the container's command.
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => {
+        loop {
+            // O_CLOEXEC (std's default): the lock must never reach the container's command.
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
+            let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => lock,
+                Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
+                Err((_, errno)) => {
+                    return Err(Failure::syscall(
+                        format!("cannot lock {}", path.display()),
+                        errno,
+                    ))
+                }
+            };
+            // A cleaner (`remove_stale_locks`) may have removed the file between our open and
+            // our flock: then we hold a lock on a file no one else can find. Only a lock on
+            // the file that is at `path` now counts; otherwise, open again.
+            if same_file(&lock, &path) {
                 write_pid(&lock, &path)?;
-                Ok(Some(Owner { path, _lock: lock }))
+                return Ok(Some(Owner { path, _lock: lock }));
             }
-            Err((_, Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, errno)) => Err(Failure::syscall(
-                format!("cannot lock {}", path.display()),
-                errno,
-            )),
         }
     }
 
@@ -85,4 +93,26 @@ fn write_pid(file: &File, path: &std::path::Path) -> Result<(), Failure> {
 pub fn pid_of(id: &str) -> Option<u32> {
     let path = PathBuf::from(LOCK_DIR).join(format!("{id}.lock"));
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether the open `file` is the file at `path` (same device and inode).
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// The container ids that have a lock file, held or not.
+pub fn locked_ids() -> Vec<String> {
+    std::fs::read_dir(LOCK_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_suffix(".lock").map(str::to_string)
+        })
+        .collect()
 }

@@ -50,7 +50,7 @@ pub fn import_layers(store: &Store, name: &str, layers: &[PathBuf]) -> Result<Ma
         )
     })?;
     scratch::sweep(store.root());
-    // 0755, like the rest of the store: `images` lists images without root.
+    // 0755 inside images/, which only root may enter (boxcar::state::secure).
     let staging = Scratch::dir_in(store.root(), name, 0o755)?;
     let layers_dir = staging.path().join("layers");
     fs::create_dir(&layers_dir)
@@ -116,6 +116,13 @@ fn import_layer(
     let mut tee = Tee::new(source, BufWriter::new(copy)).with_progress(bar.clone());
     let compression = check_stream(&mut tee, file, model);
     bar.finish_and_clear();
+    // A failed write of the copy (a full disk) is the store's fault, not the archive's.
+    if let Some(error) = tee.copy_error.take() {
+        return Err(Failure::io(
+            format!("cannot store the layer in {}", layers_dir.display()),
+            error,
+        ));
+    }
     let compression = compression?;
     let (hex, size, copy) = tee.finish(file)?;
     let stored_failed = |error| Failure::io(format!("cannot write {}", incoming.display()), error);
@@ -156,6 +163,9 @@ pub struct Tee<R, W> {
     hasher: Sha256,
     bytes: u64,
     bar: ProgressBar,
+    /// Why writing the copy failed, kept apart from a failure to read: a full disk must not
+    /// be reported as an unreadable archive.
+    pub copy_error: Option<io::Error>,
 }
 
 impl<R: Read, W: Write> Tee<R, W> {
@@ -166,6 +176,7 @@ impl<R: Read, W: Write> Tee<R, W> {
             hasher: Sha256::new(),
             bytes: 0,
             bar: ProgressBar::hidden(),
+            copy_error: None,
         }
     }
 
@@ -177,8 +188,11 @@ impl<R: Read, W: Write> Tee<R, W> {
 
     /// Read what is left, then return (sha256 in hex, bytes read, the copy).
     pub fn finish(mut self, label: &Path) -> Result<(String, u64, W), Failure> {
-        io::copy(&mut self, &mut io::sink())
-            .map_err(|error| Failure::io(format!("cannot read {}", label.display()), error))?;
+        let read = io::copy(&mut self, &mut io::sink());
+        if let Some(error) = self.copy_error.take() {
+            return Err(Failure::io("cannot store a copy of the layer", error));
+        }
+        read.map_err(|error| Failure::io(format!("cannot read {}", label.display()), error))?;
         let hex = self
             .hasher
             .finalize()
@@ -192,7 +206,11 @@ impl<R: Read, W: Write> Tee<R, W> {
 impl<R: Read, W: Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..read])?;
+        if let Err(error) = self.copy.write_all(&buf[..read]) {
+            let kind = error.kind();
+            self.copy_error = Some(error);
+            return Err(io::Error::new(kind, "cannot write the copy"));
+        }
         self.hasher.update(&buf[..read]);
         self.bytes += read as u64;
         self.bar.inc(read as u64);

@@ -14,7 +14,7 @@ use boxcar::image::scratch::Scratch;
 use boxcar::image::Store;
 use boxcar::Failure;
 
-use crate::extract::{extract_checked, Hook, Hooked, LayerEntry};
+use crate::extract::{extract_checked, whiteout_target, Hook, Hooked, LayerEntry, WHITEOUT_PREFIX};
 
 /// Extract every layer of image `name`, in order, into `dest`, which must not exist yet.
 ///
@@ -89,8 +89,9 @@ fn unpack_each(
 /// The flattening hook of [`unpack`]: apply an OCI whiteout to what earlier layers
 /// extracted into `dest`, and remember what this layer creates (`this_layer`), which an
 /// opaque marker must keep. The entry's parent directories were checked (no symlink), and a
-/// whiteout names one component in them, so nothing outside `dest` can be removed.
-fn flatten_whiteout(
+/// whiteout names one entry of its directory (`whiteout_target`, checked again here: a
+/// `.wh...` would otherwise remove `<dir>/..`), so nothing outside `dest` can be removed.
+pub(crate) fn flatten_whiteout(
     entry: &LayerEntry,
     dest: &Path,
     this_layer: &mut BTreeSet<PathBuf>,
@@ -114,7 +115,14 @@ fn flatten_whiteout(
         }
         return Ok(Hooked::Done);
     }
-    if let Some(hidden) = name.strip_prefix(".wh.") {
+    if name.starts_with(WHITEOUT_PREFIX) {
+        let Some(hidden) = whiteout_target(name.as_ref()) else {
+            return Err(Failure::new(format!(
+                "refusing the whiteout {}: it names no file of its directory",
+                entry.path.display()
+            ))
+            .hint("this layer is not a safe image; import checks this, so the store was changed"));
+        };
         remove_any(&dest.join(parent).join(hidden))?;
         return Ok(Hooked::Done);
     }
@@ -126,7 +134,7 @@ fn flatten_whiteout(
 fn remove_any(path: &Path) -> Result<(), Failure> {
     let removed = match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
-        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(metadata) if metadata.is_dir() => boxcar::tree::remove_tree(path),
         Ok(_) => fs::remove_file(path),
     };
     removed.map_err(|error| {

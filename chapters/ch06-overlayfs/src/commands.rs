@@ -21,9 +21,8 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
         Command::Diff { container } => {
             let record = containers.find(&container)?;
             let lowerdirs = layers::lowerdirs(&Store::new(root), root, &record.image)?;
-            for change in changes::diff(&containers.overlay(&record.id).upper, &lowerdirs) {
-                println!("{change}");
-            }
+            let changes = changes::diff(&containers.overlay(&record.id).upper, &lowerdirs);
+            cli::print_lines(changes.iter().map(ToString::to_string))?;
             Ok(0)
         }
         Command::Commit { container, name } => commit(&containers, root, &container, &name),
@@ -50,14 +49,14 @@ fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
             cells[0], cells[1], cells[2], cells[3], cells[4]
         );
         match size {
-            Some(size) => println!("{line}  {size}"),
-            None => println!("{}", line.trim_end()),
+            Some(size) => format!("{line}  {size}"),
+            None => line.trim_end().to_string(),
         }
     };
-    row(
+    let mut lines = vec![row(
         ["CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS"],
         size.then(|| "SIZE".to_string()),
-    );
+    )];
     for record in containers.list() {
         let status = status_text(&record);
         if !all && status != "Up" {
@@ -70,11 +69,13 @@ fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
             .unwrap_or_default();
         let command = truncate(&format!("{:?}", args.join(" ")), 24);
         let bytes = size.then(|| human_size(size_of(&containers.overlay(&record.id).upper)));
-        row(
+        lines.push(row(
             [&record.id, &record.name, &record.image, &command, &status],
             bytes,
-        );
+        ));
     }
+    // `ps -a | head` closes the pipe early: print_lines takes that as the end.
+    cli::print_lines(lines)?;
     Ok(0)
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use boxcar::image::scratch::{self, Scratch};
 use boxcar::image::Store;
 use boxcar::Failure;
-use ch04_solution::extract::{extract_checked, Hooked, LayerEntry};
+use ch04_solution::extract::{extract_checked, whiteout_target, Hooked, LayerEntry};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 /// The OCI whiteout prefix and the opaque marker.
@@ -36,6 +36,9 @@ pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<Pat
         .hint("overlayfs cannot take such paths: set BOXCAR_ROOT to a path without them"));
     }
     let layers_dir = state_root.join("layers");
+    // What a runtime killed while extracting left (`.partial-<pid>-…`) goes now, whether or
+    // not this image needs extracting.
+    scratch::sweep(&layers_dir);
     let mut dirs = Vec::new();
     for layer in &manifest.layers {
         let dir = layers_dir.join(layer.hex());
@@ -56,7 +59,6 @@ fn extract_once(blob: &Path, digest: &str, dir: &Path) -> Result<(), Failure> {
     let layers_dir = dir.parent().unwrap_or(dir);
     std::fs::create_dir_all(layers_dir)
         .map_err(|e| Failure::io(format!("cannot create {}", layers_dir.display()), e))?;
-    scratch::sweep(layers_dir);
     let staging = Scratch::dir_in(layers_dir, "extracting", 0o755)?;
     extract_checked(blob, digest, staging.path(), &mut convert_whiteout)?;
     staging.rename_to(dir).or_else(|error| {
@@ -79,6 +81,18 @@ pub fn convert_whiteout(entry: &LayerEntry, dest: &Path) -> Result<Hooked, Failu
         return Ok(Hooked::Extract);
     };
     let parent = dest.join(entry.path.parent().unwrap_or(Path::new("")));
+    // Chapter 04's rules refused a whiteout that names no entry of its directory (`.wh.`,
+    // `.wh..`); checked again here, so a whiteout can never be made at `parent/..`.
+    if name.starts_with(WHITEOUT_PREFIX)
+        && name != OPAQUE_MARKER
+        && whiteout_target(name.as_ref()).is_none()
+    {
+        return Err(Failure::new(format!(
+            "refusing the whiteout {}: it names no file of its directory",
+            entry.path.display()
+        ))
+        .hint("this layer is not a safe image: remove the image and import it again"));
+    }
     // TODO(ch06-2): Turn an OCI whiteout entry into overlayfs's own form, in `parent`:
     // `.wh..wh..opq` makes its directory opaque (the layers below show nothing of it), and
     // `.wh.NAME` hides NAME of the layers below. Neither is itself extracted; every other
@@ -140,4 +154,30 @@ pub fn has_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
 pub fn is_whiteout(metadata: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     metadata.file_type().is_char_device() && metadata.rdev() == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ch04_solution::extract::EntryKind;
+
+    #[test]
+    fn a_whiteout_that_names_no_file_is_refused_not_made_beside_its_directory() {
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dest.path().join("a")).unwrap();
+        for name in ["a/.wh.", "a/.wh..", "a/.wh...", ".wh.."] {
+            let entry = LayerEntry {
+                path: PathBuf::from(name),
+                kind: EntryKind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            };
+            let failure = convert_whiteout(&entry, dest.path()).expect_err(name);
+            assert!(failure.what.contains("names no file"), "{name}: {failure}");
+        }
+        let left: Vec<_> = std::fs::read_dir(dest.path().join("a")).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -67,8 +67,9 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     let (rootfs, overlay_parts, targets) = match &source {
         Some(Source::Image(image)) => {
             let lowerdirs = layers::lowerdirs(&store, state_root, image)?;
-            kept = Some(Kept::new(&containers, container, image)?);
             let dirs = containers.overlay(&container.id);
+            overlay::check_options_fit(&lowerdirs, &dirs)?;
+            kept = Some(Kept::new(&containers, container, image)?);
             dirs.create()?;
             let targets = prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
             (Some(dirs.merged.clone()), Some((lowerdirs, dirs)), targets)

@@ -211,12 +211,20 @@ fn existing_ids() -> Vec<String> {
 
 /// Remove the cgroups of runtimes that died without removing them (killed with SIGKILL,
 /// say). A cgroup whose owner lock is held belongs to a live runtime and is left alone.
+/// A lock file whose runtime died with no cgroups left (killed after it took the lock and
+/// before it created them, or after it removed them and before it removed the lock) is
+/// removed too: a lock anyone can take is no one's.
 pub fn clean_stale() {
-    for id in existing_ids() {
+    let mut ids = existing_ids();
+    ids.extend(crate::owner::locked_ids());
+    ids.sort();
+    ids.dedup();
+    for id in ids {
         let Ok(Some(owner)) = Owner::try_take(&id) else {
             continue;
         };
         let Some(backend) = existing_backend(&id) else {
+            owner.release();
             continue;
         };
         let _ = backend.kill_all();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header, HeaderMode};
@@ -85,10 +85,40 @@ fn append_tree<W: io::Write>(
             }
             first_names.insert(key, relative.clone());
         }
+        let file_type = meta.file_type();
+        if file_type.is_fifo() {
+            append_fifo(builder, &relative, &meta)?;
+            continue;
+        }
+        if file_type.is_socket() {
+            // A socket is made by the process that listens on it; tar cannot hold one.
+            continue;
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return Err(io::Error::other(format!(
+                "/{} is a device node, which an image must not carry",
+                relative.display()
+            )));
+        }
         builder.append_path_with_name(&path, &relative)?;
         if meta.is_dir() {
             append_tree(builder, root, &relative, first_names)?;
         }
     }
     Ok(())
+}
+
+/// Add a named pipe (fifo) as a tar entry named `relative`. The tar crate's
+/// `append_path_with_name` would write a fifo's header with its path on the host rather
+/// than `relative`, and fail; a fifo has no data, so its header is all there is to write.
+pub fn append_fifo<W: io::Write>(
+    builder: &mut tar::Builder<W>,
+    relative: &Path,
+    meta: &fs::Metadata,
+) -> io::Result<()> {
+    let mut header = Header::new_gnu();
+    header.set_metadata_in_mode(meta, HeaderMode::Complete);
+    header.set_entry_type(EntryType::Fifo);
+    header.set_size(0);
+    builder.append_data(&mut header, relative, io::empty())
 }

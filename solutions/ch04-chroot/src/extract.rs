@@ -17,6 +17,10 @@
 //!   refused: a container's devices come from the runtime (mknod(2)). Fifos are allowed:
 //!   a named pipe carries no data and reaches nothing outside.
 //!
+//! - a whiteout (`.wh.NAME`, see [`whiteout_target`]) names exactly one entry of its
+//!   directory: `.wh.`, `.wh..` and `.wh...` name none (or the directory itself, or its
+//!   parent) and are refused, since applying them would remove what is not the layer's.
+//!
 //! Symlinks themselves may point anywhere, `/etc/passwd` included: a symlink is only
 //! dangerous when followed, and we never follow one while extracting; inside the container
 //! an absolute target resolves against the container's root (symlink(7)).
@@ -310,6 +314,7 @@ pub fn check<R: Read>(
             UNSAFE_HINT,
         ));
     }
+    check_whiteout(&raw, &path)?;
     check_parents(&raw, &path, tree)?;
     if let EntryKind::HardLink(target) = &kind {
         check_link_target(&raw, &path, target, tree)?;
@@ -477,6 +482,36 @@ fn clean(raw: &[u8]) -> Result<PathBuf, BadName> {
     // END EXERCISE
 }
 // ANCHOR_END: clean
+
+/// The prefix of an OCI whiteout: `.wh.NAME` says NAME of the layers below is gone (the OCI
+/// image spec, "Whiteouts").
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+
+/// The one entry the whiteout named `name` hides in its directory: `.wh.NAME` hides `NAME`.
+/// `None` if `name` is not a whiteout, or if what follows the prefix names no entry: empty,
+/// `.` (the directory itself) or `..` (its parent). Everything that applies a whiteout asks
+/// here, so a removal can never leave the directory the whiteout is in.
+pub fn whiteout_target(name: &OsStr) -> Option<&OsStr> {
+    let hidden = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes())?;
+    let names_one_entry = !matches!(hidden, b"" | b"." | b"..") && !hidden.contains(&b'/');
+    names_one_entry.then(|| OsStr::from_bytes(hidden))
+}
+
+/// Refuse a whiteout that names no entry of its directory (see [`whiteout_target`]).
+fn check_whiteout(raw: &[u8], path: &Path) -> Result<(), Failure> {
+    let Some(name) = path.file_name() else {
+        return Ok(());
+    };
+    if name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) && whiteout_target(name).is_none() {
+        return Err(refuse(
+            raw,
+            "it is a whiteout that names no file (.wh. must be followed by the name of one \
+             entry of its directory, not nothing, . or ..)",
+            UNSAFE_HINT,
+        ));
+    }
+    Ok(())
+}
 
 /// Refuse the entry if a directory on the way to it is a symlink (writing there would
 /// write through it) or not a directory at all. Missing ones are fine: they are created.
@@ -651,13 +686,13 @@ fn make_parents(dest: &Path, path: &Path) -> Result<(), Failure> {
 
 /// Remove what an earlier entry or layer left at `target`, unless it is a directory and
 /// the entry is one too (the two merge). remove_file removes a symlink, not its target;
-/// remove_dir_all does not follow the symlinks inside.
+/// remove_tree does not follow the symlinks inside.
 fn make_room(target: &Path, kind: &EntryKind) -> Result<(), Failure> {
     let failed = |error| Failure::io(format!("cannot replace {}", target.display()), error);
     match fs::symlink_metadata(target) {
         Err(_) => Ok(()),
         Ok(meta) if meta.is_dir() && *kind == EntryKind::Directory => Ok(()),
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(target).map_err(failed),
+        Ok(meta) if meta.is_dir() => boxcar::tree::remove_tree(target).map_err(failed),
         Ok(_) => fs::remove_file(target).map_err(failed),
     }
 }

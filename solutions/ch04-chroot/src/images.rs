@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use boxcar::cli::{human_size, require_root, Command};
+use boxcar::cli::{human_size, print_lines, require_root, Command};
 use boxcar::image::Store;
 use boxcar::Failure;
 
@@ -11,15 +11,16 @@ pub fn command(command: Command, state_root: &Path) -> Result<i32, Failure> {
     let store = Store::new(state_root);
     match command {
         Command::Images => {
-            println!("{:<24} {:>7} {:>12}", "NAME", "LAYERS", "SIZE");
-            for image in store.list() {
-                println!(
+            let header = format!("{:<24} {:>7} {:>12}", "NAME", "LAYERS", "SIZE");
+            let rows = store.list().into_iter().map(|image| {
+                format!(
                     "{:<24} {:>7} {:>12}",
                     image.name,
                     image.layers,
                     human_size(image.size)
-                );
-            }
+                )
+            });
+            print_lines(std::iter::once(header).chain(rows))?;
         }
         Command::Import { file, name } => {
             require_root();

@@ -6,10 +6,12 @@
 //! `$BOXCAR_ROOT/containers/<id>/rootfs`. Every container pays for a full copy — chapter 06
 //! replaces the copy with an overlay that costs nothing until the container writes.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use boxcar::image::Store;
 use boxcar::spec::Container;
+use boxcar::state::Runtime;
 use boxcar::Failure;
 
 use crate::unpack::unpack;
@@ -67,17 +69,19 @@ impl Rootfs {
         // container alone into <state root>/containers/<id>/rootfs (the state root is the
         // store root's parent), and everything made for it goes when the Rootfs is dropped —
         // or at once, if unpacking fails, so that a failed run leaves nothing behind.
-        // crate::unpack::unpack does the unpacking; the `owned` field says what Drop removes.
+        // crate::unpack::unpack does the unpacking, own_container_dir (below) makes the
+        // container's directory; the `owned` field says what Drop removes.
         // HINT(1): two sources, two lifetimes: the user's directory outlives the container,
         //   the unpacked image dies with it. Ownership of the container's directory is the
         //   decision; every early return must undo what was created so far.
-        // HINT(2): create containers/<id> (create_dir_all) before unpacking into its rootfs
+        // HINT(2): make containers/<id> (own_container_dir) before unpacking into its rootfs
         //   subdirectory; own containers/<id>, not just rootfs, so Drop removes all of it; on
-        //   an unpack error remove containers/<id> (remove_dir_all) and return the error.
+        //   an unpack error remove containers/<id> (boxcar::tree::remove_tree, which removes
+        //   a tree of any depth) and return the error.
         // HINT(3): match source { Source::Dir(dir) => Rootfs { path: dir.clone(), owned: None },
         //   Source::Image(name) => { state_root = store.root().parent(); container_dir =
-        //   state_root/containers/id; create_dir_all; if let Err(f) = unpack(store, name,
-        //   &path) { remove_dir_all(&container_dir); return Err(f) } Rootfs { path, owned:
+        //   own_container_dir(state_root, id)?; if let Err(f) = unpack(store, name, &path) {
+        //   remove_tree(&container_dir); return Err(f) } Rootfs { path, owned:
         //   Some(container_dir) } } }.
         match source {
             Source::Dir(dir) => Ok(Rootfs {
@@ -86,13 +90,10 @@ impl Rootfs {
             }),
             Source::Image(name) => {
                 let state_root = store.root().parent().unwrap_or(Path::new("/"));
-                let container_dir = state_root.join("containers").join(id);
+                let container_dir = own_container_dir(state_root, id)?;
                 let path = container_dir.join("rootfs");
-                std::fs::create_dir_all(&container_dir).map_err(|e| {
-                    Failure::io(format!("cannot create {}", container_dir.display()), e)
-                })?;
                 if let Err(failure) = unpack(store, name, &path) {
-                    let _ = std::fs::remove_dir_all(&container_dir);
+                    let _ = boxcar::tree::remove_tree(&container_dir);
                     return Err(failure);
                 }
                 Ok(Rootfs {
@@ -114,10 +115,59 @@ impl Rootfs {
 impl Drop for Rootfs {
     fn drop(&mut self) {
         // Only after the container has ended: its mounts went with its mount namespace, so
-        // nothing is mounted under the directory any more. remove_dir_all does not follow
-        // symlinks, so a symlink in the image to / removes nothing of the host's.
+        // nothing is mounted under the directory any more. remove_tree does not follow
+        // symlinks, so a symlink in the image to / removes nothing of the host's, and it
+        // removes a tree of any depth. A failure is said: the copy would be left behind.
         if let Some(dir) = &self.owned {
-            let _ = std::fs::remove_dir_all(dir);
+            if let Err(error) = boxcar::tree::remove_tree(dir) {
+                let failure = Failure::io(format!("cannot remove {}", dir.display()), error);
+                eprintln!("{}: {failure}", boxcar::cli::program_name());
+            }
+        }
+    }
+}
+
+/// The file in a container's directory that names the runtime owning it (pid and start
+/// time, see `boxcar::state::Runtime`).
+pub const OWNER_FILE: &str = "owner";
+
+/// Create `containers/<id>/` (0700: the copy holds the image's setuid files) and write our
+/// [`OWNER_FILE`] in it; first remove the copies of runtimes that died without removing
+/// theirs (killed with SIGKILL, say), never one whose runtime still runs.
+fn own_container_dir(state_root: &Path, id: &str) -> Result<PathBuf, Failure> {
+    let containers = state_root.join("containers");
+    sweep_dead(&containers);
+    let dir = containers.join(id);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
+    let owner = dir.join(OWNER_FILE);
+    if let Err(error) = std::fs::write(&owner, Runtime::me().to_line()) {
+        let _ = boxcar::tree::remove_tree(&dir);
+        return Err(Failure::io(
+            format!("cannot write {}", owner.display()),
+            error,
+        ));
+    }
+    Ok(dir)
+}
+
+/// Remove every container directory in `containers` whose owner file names a runtime that is
+/// no longer running. A directory without an owner file is not ours to judge: left alone.
+pub fn sweep_dead(containers: &Path) {
+    for entry in std::fs::read_dir(containers)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE));
+        let Some(runtime) = owner.ok().as_deref().and_then(Runtime::parse) else {
+            continue;
+        };
+        if !runtime.is_alive() {
+            let _ = boxcar::tree::remove_tree(&entry.path());
         }
     }
 }

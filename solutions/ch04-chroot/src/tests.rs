@@ -874,3 +874,42 @@ fn unpack_applies_whiteouts_and_opaque_directories_between_layers() {
     found.sort();
     assert_eq!(found, ["a", "a/keep", "d", "d/new"]);
 }
+
+#[test]
+fn whiteouts_that_name_no_file_are_refused() {
+    for name in [".wh.", ".wh..", ".wh...", "a/.wh...", "a/.wh."] {
+        let bytes = tar_of(|b| {
+            dir(b, "a", 0o755);
+            file(b, "a/keep", 0o644, b"k");
+            raw(b, EntryType::Regular, name, "", b"");
+        });
+        let message = assert_refused(bytes, &format!("{name:?}"));
+        assert!(message.contains("whiteout that names no file"), "{message}");
+    }
+}
+
+#[test]
+fn applying_a_whiteout_never_leaves_its_directory() {
+    // As if a `.wh...` had got past import (a store changed by hand): flattening must not
+    // remove `a/..`, the destination itself, nor anything beside it.
+    let scene = Scene::new();
+    let dest = scene.dest();
+    fs::create_dir(dest.join("a")).unwrap();
+    fs::write(dest.join("a/keep"), "k").unwrap();
+    fs::write(dest.join("top"), "t").unwrap();
+    let before = scene.around();
+    for name in ["a/.wh...", "a/.wh..", "a/.wh.", ".wh..."] {
+        let entry = crate::extract::LayerEntry {
+            path: PathBuf::from(name),
+            kind: crate::extract::EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        };
+        let refused = crate::unpack::flatten_whiteout(&entry, &dest, &mut Default::default());
+        assert!(refused.is_err(), "{name} was applied");
+    }
+    assert!(dest.join("a/keep").exists() && dest.join("top").exists());
+    assert_eq!(scene.around(), before);
+}

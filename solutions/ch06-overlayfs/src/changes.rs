@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::FileTypeExt;
+
 use boxcar::Failure;
+use ch04_solution::export::append_fifo;
 
 use crate::layers::{has_xattr, is_whiteout, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::overlay::find_in_layers;
@@ -104,7 +107,7 @@ pub fn write_layer(upper: &Path, out: &Path) -> Result<(), Failure> {
     let mut builder = tar::Builder::new(file);
     builder.follow_symlinks(false);
     let failed = |path: &Path, e: std::io::Error| {
-        Failure::io(format!("cannot add {} to the layer", path.display()), e)
+        Failure::io(format!("cannot add /{} to the layer", path.display()), e)
     };
     for path in walk(upper) {
         let full = upper.join(&path);
@@ -118,6 +121,25 @@ pub fn write_layer(upper: &Path, out: &Path) -> Result<(), Failure> {
             append_empty_file(&mut builder, &marker).map_err(|e| failed(&path, e))?;
             continue;
         }
+        let file_type = metadata.file_type();
+        if file_type.is_fifo() {
+            // A named pipe is kept, as docker commits it: a header, no data.
+            append_fifo(&mut builder, &path, &metadata).map_err(|e| failed(&path, e))?;
+            continue;
+        }
+        if file_type.is_socket() {
+            // A socket belongs to the process that listened on it; tar cannot hold one.
+            continue;
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            // Not a whiteout (0/0, above): a device the container made with mknod(2). An
+            // image must not carry one (chapter 04's import refuses it), so neither does this.
+            return Err(Failure::new(format!(
+                "cannot commit /{}: it is a device node the container made",
+                path.display()
+            ))
+            .hint("an image must not carry device nodes: remove it in the container first"));
+        }
         builder
             .append_path_with_name(&full, &path)
             .map_err(|e| failed(&path, e))?;
@@ -129,7 +151,7 @@ pub fn write_layer(upper: &Path, out: &Path) -> Result<(), Failure> {
     builder
         .into_inner()
         .and_then(|mut file| std::io::Write::flush(&mut file))
-        .map_err(|e| failed(out, e))
+        .map_err(|e| Failure::io(format!("cannot write {}", out.display()), e))
 }
 
 fn append_empty_file(

@@ -6,21 +6,34 @@
 //!   config.json      the OCI runtime spec it was run with (what docker hands runc)
 //!   container.json   its record: name, image, status, exit code (docker's hostconfig and
 //!                    state, which the runtime spec has no field for)
+//!   .container.json.exit   the space of its last record, reserved at start (see [`Kept`])
 //!   upper/ work/ merged/   its overlay
 //! ```
 //!
 //! A container that exits keeps its directory — its writes — until `rm` (or `run --rm`), as
 //! with Docker.
+//!
+//! A name is claimed atomically: under an exclusive flock(2) on `containers.lock`, a run
+//! checks that no record has the name and writes its own, so of two runs with one `--name`
+//! exactly one gets it. The name is free again when the record is removed.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boxcar::spec::Container;
+use boxcar::state::Runtime;
 use boxcar::Failure;
+use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::overlay::Dirs;
+
+/// The file that keeps the space of a container's last record (see [`Kept`]).
+const EXIT_RECORD: &str = ".container.json.exit";
+/// How much space that is: a record is about 250 bytes.
+const EXIT_RESERVE: usize = 4096;
 
 /// What a container is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +54,10 @@ pub struct Record {
     pub status: Status,
     /// The runtime's pid while it runs: a running record whose runtime is gone is stale.
     pub runtime_pid: Option<i32>,
+    /// The runtime's start time (field 22 of /proc/PID/stat) with its pid: a pid is reused
+    /// once its process is gone, the pair is not. Absent in records from before it existed.
+    #[serde(default)]
+    pub runtime_start: Option<u64>,
     pub exit_code: Option<i32>,
 }
 
@@ -100,7 +117,8 @@ impl Containers {
         }
     }
 
-    /// Refuse a name another container already has.
+    /// Refuse a name another container already has. This is the early check, before
+    /// anything is created; [`Kept::new`] claims the name for good, under the lock.
     pub fn check_name_free(&self, name: &str) -> Result<(), Failure> {
         if self.list().iter().any(|r| r.name == name) {
             return Err(
@@ -110,6 +128,23 @@ impl Containers {
             );
         }
         Ok(())
+    }
+
+    /// Hold the containers' lock (an exclusive flock(2) on `containers.lock` beside the
+    /// directory) until the returned guard is dropped. The kernel lets go of it when its
+    /// holder dies, however it dies, so a killed runtime never keeps it.
+    fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
+        let path = self.dir.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
+            Failure::syscall(format!("cannot lock {}", path.display()), errno)
+        })
     }
 
     /// Write a record: to a temporary file, then rename(2), so a reader never sees half.
@@ -133,10 +168,14 @@ impl Containers {
         })
     }
 
-    /// Write `text` to `name` in container `id`'s directory, whole or not at all.
+    /// Write `text` to `name` in container `id`'s directory, whole or not at all. The
+    /// directory is 0700: only root may look at a container's files.
     fn write(&self, id: &str, name: &str, text: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
-        std::fs::create_dir_all(&dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
             .map_err(|e| Failure::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(name);
         let temporary = dir.join(format!(".{name}.tmp"));
@@ -145,11 +184,54 @@ impl Containers {
             .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
     }
 
-    /// Remove a container's directory: its record and its writable layer.
+    /// Reserve the space of container `id`'s last record now, while there is space: a file
+    /// of `EXIT_RESERVE` bytes, which [`Containers::save_reserved`] overwrites in place.
+    fn reserve_last_record(&self, id: &str) -> Result<(), Failure> {
+        let path = self.dir(id).join(EXIT_RECORD);
+        std::fs::write(&path, vec![b' '; EXIT_RESERVE])
+            .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Write a record into the space [`Containers::reserve_last_record`] kept, then rename it
+    /// over `container.json`: overwriting blocks a file already has needs no free space, so
+    /// a container that filled the disk still gets its exit code recorded. Without a reserve
+    /// (or a record too long for it), the usual [`Containers::save`].
+    fn save_reserved(&self, record: &Record) -> Result<(), Failure> {
+        use std::io::{Seek, Write};
+        let text = serde_json::to_string_pretty(record)
+            .map_err(|e| Failure::new(format!("cannot encode the record: {e}")))?;
+        let dir = self.dir(&record.id);
+        let reserved = dir.join(EXIT_RECORD);
+        let path = dir.join("container.json");
+        if text.len() > EXIT_RESERVE || !reserved.exists() {
+            return self.save(record);
+        }
+        // JSON ends at its closing brace; the spaces after it are whitespace a reader skips.
+        let mut bytes = text.into_bytes();
+        bytes.resize(EXIT_RESERVE, b' ');
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&reserved)
+            .and_then(|mut file| {
+                file.rewind()?;
+                file.write_all(&bytes)
+            })
+            .and_then(|()| std::fs::rename(&reserved, &path))
+            .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Remove a container's directory: its record and its writable layer, however deep (see
+    /// `boxcar::tree`). If that fails half-way, the record is written back, so `ps -a`
+    /// still shows what is left and `rm` can try again.
     pub fn remove(&self, id: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Failure::io(format!("cannot remove {}", dir.display()), e))
+        let record = read_record(&dir.join("container.json"));
+        boxcar::tree::remove_tree(&dir).map_err(|e| {
+            if let Some(record) = record.filter(|_| dir.exists()) {
+                let _ = self.save(&record);
+            }
+            Failure::io(format!("cannot remove {}", dir.display()), e)
+        })
     }
 }
 
@@ -172,11 +254,19 @@ impl<'a> Kept<'a> {
         image: &str,
     ) -> Result<Kept<'a>, Failure> {
         let record = Record::new(container, image);
+        // The name is claimed here: checked and taken under the lock, so two runs with the
+        // same --name cannot both see it free. (A name that is the id is unique anyway.)
+        let lock = containers.lock()?;
+        if container.host.name != container.id {
+            containers.check_name_free(&container.host.name)?;
+        }
         // The record is what `ps` and `rm` find: if only the spec could be written, the
         // directory is removed again rather than left for no one to see.
         let saved = containers
             .save_config(container)
+            .and_then(|()| containers.reserve_last_record(&record.id))
             .and_then(|()| containers.save(&record));
+        drop(lock);
         if let Err(failure) = saved {
             let _ = containers.remove(&record.id);
             return Err(failure);
@@ -192,20 +282,34 @@ impl<'a> Kept<'a> {
 
 impl Drop for Kept<'_> {
     fn drop(&mut self) {
+        // Drop cannot return an error, and the runtime's exit code is the command's: what
+        // goes wrong here is said on stderr, never silently left behind.
+        let said = |failure: Failure| {
+            eprintln!("{}: {failure}", boxcar::cli::program_name());
+        };
         if self.remove {
-            let _ = self.containers.remove(&self.record.id);
+            if let Err(failure) = self.containers.remove(&self.record.id) {
+                said(failure.hint(format!(
+                    "the container is left behind: remove it with `rm {}`",
+                    self.record.id
+                )));
+            }
             return;
         }
         self.record.status = Status::Exited;
         self.record.runtime_pid = None;
+        self.record.runtime_start = None;
         self.record.exit_code = Some(self.exit_code.unwrap_or(boxcar::exit::RUNTIME_FAILED));
-        let _ = self.containers.save(&self.record);
+        if let Err(failure) = self.containers.save_reserved(&self.record) {
+            said(failure);
+        }
     }
 }
 
 impl Record {
     /// A new record, for a container from `image` about to start.
     pub fn new(container: &Container, image: &str) -> Record {
+        let runtime = Runtime::me();
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -216,17 +320,23 @@ impl Record {
             image: image.to_string(),
             created,
             status: Status::Running,
-            runtime_pid: Some(std::process::id() as i32),
+            runtime_pid: Some(runtime.pid),
+            runtime_start: Some(runtime.start),
             exit_code: None,
         }
     }
 
     /// Whether the record says running but its runtime is gone (killed with SIGKILL, say).
+    /// Its pid alone does not tell: once the runtime is gone the kernel may give the pid to
+    /// any new process, so the pid must still be running *and* have started when it did.
     pub fn is_stale(&self) -> bool {
-        self.status == Status::Running
-            && self
-                .runtime_pid
-                .is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        let alive = match (self.runtime_pid, self.runtime_start) {
+            (Some(pid), Some(start)) => Runtime { pid, start }.is_alive(),
+            // A record from before start times were kept: the pid is all there is.
+            (Some(pid), None) => Path::new(&format!("/proc/{pid}")).exists(),
+            (None, _) => false,
+        };
+        self.status == Status::Running && !alive
     }
 }
 

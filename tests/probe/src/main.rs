@@ -35,6 +35,7 @@ capabilities, processes, ...) as one JSON object on stdout.
   --wait-ms N      sleep N milliseconds before looking
   --escape-chroot PATH  try the classic chroot escape, then say whether the host
                    path PATH is visible (prints escaped: true or false)
+  --deep-tree N DIR  make DIR with N directories nested in it, deeper than PATH_MAX
   --fork-bomb N    try to fork N children that sleep 1.5 s; report how many forks
                    the kernel refused (forked, fork_failed), then reap them
   --hog-mb N       then allocate N MiB and write to every page of it, so it is
@@ -74,6 +75,9 @@ enum Command {
     /// `--escape-chroot PATH`: try the classic chroot escape, then report whether PATH (a
     /// file only the host has) is visible.
     EscapeChroot(String),
+    /// `--deep-tree DEPTH DIR`: make DIR and DEPTH directories nested in it, deeper than
+    /// PATH_MAX allows a path to be, as a container may; a runtime must still remove them.
+    DeepTree(usize, String),
     Probe {
         wait: Duration,
         /// MiB to allocate and touch before looking (`--hog-mb`); None: allocate nothing.
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
     let (wait, hog_mb, fork_bomb, fields) = match parse_args(args) {
         Ok(Command::Help) => return print(USAGE),
         Ok(Command::EscapeChroot(marker)) => return print(&escape_chroot(&marker).to_string()),
+        Ok(Command::DeepTree(depth, dir)) => return print(&deep_tree(depth, &dir).to_string()),
         Ok(Command::Probe {
             wait,
             hog_mb,
@@ -156,6 +161,28 @@ fn escape_chroot(marker: &str) -> Value {
     match attempt() {
         Ok(escaped) => json!({ "escaped": escaped, "looked_for": marker }),
         Err(error) => json!({ "escaped": false, "looked_for": marker, "errors": [error] }),
+    }
+}
+
+/// Make `dir` and `depth` directories `d/d/d/…` in it, one chdir(2) at a time: each step is
+/// a one-component relative path, so the tree can be deeper than any path may be long.
+fn deep_tree(depth: usize, dir: &str) -> serde_json::Value {
+    let attempt = || -> io::Result<usize> {
+        fs::create_dir(dir)?;
+        std::env::set_current_dir(dir)?;
+        for made in 0..depth {
+            if let Err(error) = fs::create_dir("d").and_then(|()| std::env::set_current_dir("d")) {
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!("at depth {made}: {error}"),
+                ));
+            }
+        }
+        Ok(depth)
+    };
+    match attempt() {
+        Ok(depth) => json!({ "depth": depth }),
+        Err(error) => json!({ "depth": 0, "errors": [error.to_string()] }),
     }
 }
 
@@ -225,6 +252,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                     .next()
                     .ok_or("--escape-chroot needs a host path to look for")?;
                 return Ok(Command::EscapeChroot(marker));
+            }
+            "--deep-tree" => {
+                let depth = args
+                    .next()
+                    .ok_or("--deep-tree needs a depth and a directory")?;
+                let depth = depth
+                    .parse()
+                    .map_err(|_| format!("--deep-tree: `{depth}` is not a depth"))?;
+                let dir = args.next().ok_or("--deep-tree needs a directory")?;
+                return Ok(Command::DeepTree(depth, dir));
             }
             "--fork-bomb" => {
                 let value = args
