@@ -381,6 +381,20 @@ impl Ctx {
     }
 }
 
+/// A check that fails half-way (a `?` before its `wait`) must not leave its runtime running:
+/// nothing would ever end it, and its container and cgroup would outlive the test. Killing
+/// the runtime (SIGKILL) takes its container with it (PR_SET_PDEATHSIG); what it leaves
+/// is then a leak the check's own leak check reports.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.process.try_wait() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+        live_runtimes_remove(self.process.id());
+    }
+}
+
 impl Running {
     /// The runtime's pid on the host.
     pub fn pid(&self) -> Pid {
