@@ -66,9 +66,69 @@ pub enum Command {
     },
     /// Remove exited containers and their writable layers.
     Rm {
+        /// Stop a running container first (SIGKILL, no grace).
+        #[arg(short, long)]
+        force: bool,
         /// Ids or names.
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Set a container up without starting its command: it waits at the start line.
+    Create(Box<RunArgs>),
+    /// Start a created or stopped container (a stopped one over its same upper layer).
+    Start {
+        /// Stay attached: print its output and end with its exit code.
+        #[arg(short, long)]
+        attach: bool,
+        /// The container's id or name.
+        container: String,
+    },
+    /// Stop a running container: SIGTERM, then SIGKILL after the timeout.
+    Stop {
+        /// Seconds to wait after SIGTERM before SIGKILL.
+        #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
+        time: u64,
+        /// Ids or names.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop a container if it runs, then start it again.
+    Restart {
+        /// Seconds to wait after SIGTERM before SIGKILL.
+        #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
+        time: u64,
+        /// The container's id or name.
+        container: String,
+    },
+    /// Run a command in a running container.
+    Exec {
+        /// Set an environment variable for the command (K=V).
+        #[arg(short = 'e', long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// The working directory of the command inside the container.
+        #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+        workdir: Option<String>,
+        /// The container's id or name.
+        container: String,
+        /// The command to run and its arguments.
+        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Print a container's output, from every run it had.
+    Logs {
+        /// Keep printing what it writes until it stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        /// The container's id or name.
+        container: String,
+    },
+    /// Print a container's record, its instance's state and its config.json.
+    Inspect {
+        /// The container's id or name.
+        container: String,
     },
 }
 
@@ -81,7 +141,18 @@ pub const SUBCOMMANDS: &[(&str, u8, &str)] = &[
     ("diff", 6, "overlayfs"),
     ("commit", 6, "overlayfs"),
     ("rm", 6, "overlayfs"),
+    ("create", 8, "the stoppable runtime"),
+    ("start", 8, "the stoppable runtime"),
+    ("stop", 8, "the stoppable runtime"),
+    ("restart", 8, "the stoppable runtime"),
+    ("exec", 8, "the stoppable runtime"),
+    ("logs", 8, "the stoppable runtime"),
+    ("inspect", 8, "the stoppable runtime"),
 ];
+
+/// Flags of subcommands other than `run`, with the chapter that brings them.
+pub const SUBCOMMAND_FLAGS: &[(&str, &str, u8, &str)] =
+    &[("rm", "force", 8, "the stoppable runtime")];
 
 /// The flags of `run`. Which chapter brings each one is in [`FLAGS`].
 #[derive(Debug, Clone, Default, Args)]
@@ -150,6 +221,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Start the container in the background and print its id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
     /// The command to run and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -173,6 +248,7 @@ pub const FLAGS: &[(&str, u8, &str)] = &[
     ("rm", 6, "overlayfs"),
     ("net", 7, "networking"),
     ("publish", 7, "networking"),
+    ("detach", 8, "the stoppable runtime"),
 ];
 
 /// Parse the command line of chapter `chapter`'s runtime, or print one clear line and exit.
@@ -213,7 +289,14 @@ pub fn command_for_chapter(chapter: u8) -> clap::Command {
     };
     let command = Cli::command()
         .mut_subcommand("run", hide_later_flags)
-        .mut_subcommand("spec", hide_later_flags);
+        .mut_subcommand("spec", hide_later_flags)
+        .mut_subcommand("create", hide_later_flags);
+    let command = SUBCOMMAND_FLAGS
+        .iter()
+        .filter(|(_, _, brought_in, _)| *brought_in > chapter)
+        .fold(command, |command, (name, id, _, _)| {
+            command.mut_subcommand(*name, |sub| sub.mut_arg(*id, |arg| arg.hide(true)))
+        });
     SUBCOMMANDS
         .iter()
         .filter(|(_, brought_in, _)| *brought_in > chapter)
@@ -223,35 +306,45 @@ pub fn command_for_chapter(chapter: u8) -> clap::Command {
 }
 
 fn refuse_later_flags(matches: &clap::ArgMatches, chapter: u8) -> Result<(), Failure> {
-    if let Some((name, _)) = matches.subcommand() {
-        let later = SUBCOMMANDS
-            .iter()
-            .find(|(n, brought_in, _)| *n == name && *brought_in > chapter);
-        if let Some((_, brought_in, pillar)) = later {
-            return Err(Failure::new(format!(
-                "`{name}` is not available in chapter {chapter:02}'s runtime"
-            ))
-            .hint(format!(
-                "it arrives in chapter {brought_in:02} ({pillar}); use that chapter's binary"
-            )));
-        }
-    }
-    let Some(("run" | "spec", run)) = matches.subcommand() else {
+    let Some((name, sub)) = matches.subcommand() else {
         return Ok(());
     };
+    let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let later = SUBCOMMANDS
+        .iter()
+        .find(|(n, brought_in, _)| *n == name && *brought_in > chapter);
+    if let Some((_, brought_in, pillar)) = later {
+        return Err(not_yet(&format!("`{name}`"), chapter, *brought_in, pillar));
+    }
+    let flags = SUBCOMMAND_FLAGS
+        .iter()
+        .filter(|(command, _, brought_in, _)| *command == name && *brought_in > chapter);
+    for (_, id, brought_in, pillar) in flags {
+        if given(id) {
+            let what = format!("`{name} --{}`", id.replace('_', "-"));
+            return Err(not_yet(&what, chapter, *brought_in, pillar));
+        }
+    }
+    if !matches!(name, "run" | "spec" | "create") {
+        return Ok(());
+    }
     for (id, brought_in, pillar) in FLAGS {
-        let given = run.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-        if given && *brought_in > chapter {
-            let flag = id.replace('_', "-");
-            return Err(Failure::new(format!(
-                "--{flag} is not available in chapter {chapter:02}'s runtime"
-            ))
-            .hint(format!(
-                "it arrives in chapter {brought_in:02} ({pillar}); use that chapter's binary"
-            )));
+        if given(id) && *brought_in > chapter {
+            let what = format!("--{}", id.replace('_', "-"));
+            return Err(not_yet(&what, chapter, *brought_in, pillar));
         }
     }
     Ok(())
+}
+
+/// "`what` is not available in chapter N's runtime — it arrives in chapter M (pillar) …".
+fn not_yet(what: &str, chapter: u8, brought_in: u8, pillar: &str) -> Failure {
+    Failure::new(format!(
+        "{what} is not available in chapter {chapter:02}'s runtime"
+    ))
+    .hint(format!(
+        "it arrives in chapter {brought_in:02} ({pillar}); use that chapter's binary"
+    ))
 }
 
 /// The name this binary was started as, without its directory (e.g. `ch02-solution`).

@@ -77,6 +77,9 @@ pub struct HostConfig {
     pub remove: bool,
     /// `--stats`: print peak memory and CPU time at exit.
     pub stats: bool,
+    /// `-d`: start in the background and print the id (chapter 08).
+    #[serde(default)]
+    pub detach: bool,
 }
 
 impl Container {
@@ -104,6 +107,7 @@ impl Container {
                 init: args.init,
                 remove: args.rm,
                 stats: args.stats,
+                detach: args.detach,
             },
             id,
             spec,
@@ -238,7 +242,7 @@ fn process(args: &RunArgs, hostname: &str) -> Result<Process, Failure> {
 }
 
 /// `-e K=V` sets a variable; `-e K` copies K from the runtime's environment if it is set.
-fn parse_env(entry: &str) -> Result<Option<(String, String)>, Failure> {
+pub fn parse_env(entry: &str) -> Result<Option<(String, String)>, Failure> {
     if entry.contains('\0') {
         return Err(nul_byte("-e", entry));
     }

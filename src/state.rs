@@ -89,9 +89,10 @@ impl Runtime {
         }
     }
 
-    /// Whether this very process still runs: its pid exists and started when it did.
+    /// Whether this very process still runs: its pid exists, started when it did, and is
+    /// not a zombie (ended, waiting for its parent to reap it: state Z in proc(5)).
     pub fn is_alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start)
+        start_time(self.pid) == Some(self.start) && !is_zombie(self.pid)
     }
 
     /// As one line, `PID START`, for an owner file.
@@ -117,6 +118,14 @@ pub fn start_time(pid: i32) -> Option<u64> {
     let (_, rest) = stat.rsplit_once(") ")?;
     // `rest` starts at field 3 (state): field 22 is the 20th word.
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process `pid` has ended and waits to be reaped (field 3 of /proc/PID/stat is Z).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat.rsplit_once(") ")?.1.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// A new container id: 12 hex digits, like the short ids `docker ps` shows.

@@ -26,7 +26,9 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Commit { container, name } => commit(&containers, root, &container, &name),
-        Command::Rm { containers: wanted } => {
+        Command::Rm {
+            containers: wanted, ..
+        } => {
             for name in wanted {
                 let record = containers.find(&name)?;
                 if record.status == Status::Running && !record.is_stale() {
@@ -42,7 +44,7 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
     }
 }
 
-fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
+pub fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
     let row = |cells: [&str; 5], size: Option<String>| {
         let line = format!(
             "{:<12}  {:<16}  {:<12}  {:<24}  {:<14}",
@@ -82,6 +84,7 @@ fn ps(containers: &Containers, all: bool, size: bool) -> Result<i32, Failure> {
 fn status_text(record: &Record) -> String {
     match (record.status, record.exit_code) {
         _ if record.is_stale() => "Dead".into(),
+        (Status::Created, _) => "Created".into(),
         (Status::Running, _) => "Up".into(),
         (Status::Exited, Some(code)) => format!("Exited ({code})"),
         (Status::Exited, None) => "Exited".into(),

@@ -39,6 +39,8 @@ const EXIT_RESERVE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Set up and waiting to start (chapter 08's `create`).
+    Created,
     Running,
     Exited,
 }
@@ -133,7 +135,7 @@ impl Containers {
     /// Hold the containers' lock (an exclusive flock(2) on `containers.lock` beside the
     /// directory) until the returned guard is dropped. The kernel lets go of it when its
     /// holder dies, however it dies, so a killed runtime never keeps it.
-    fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
+    pub fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
         let path = self.dir.with_extension("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -170,7 +172,7 @@ impl Containers {
 
     /// Write `text` to `name` in container `id`'s directory, whole or not at all. The
     /// directory is 0700: only root may look at a container's files.
-    fn write(&self, id: &str, name: &str, text: &str) -> Result<(), Failure> {
+    pub fn write(&self, id: &str, name: &str, text: &str) -> Result<(), Failure> {
         let dir = self.dir(id);
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -182,6 +184,35 @@ impl Containers {
         std::fs::write(&temporary, text)
             .and_then(|()| std::fs::rename(&temporary, &path))
             .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Save `container`'s spec and a new record for it with `status`, claiming its name.
+    pub fn claim(
+        &self,
+        container: &Container,
+        image: &str,
+        status: Status,
+    ) -> Result<Record, Failure> {
+        let mut record = Record::new(container, image);
+        record.status = status;
+        // The name is claimed here: checked and taken under the lock, so two runs with the
+        // same --name cannot both see it free. (A name that is the id is unique anyway.)
+        let lock = self.lock()?;
+        if container.host.name != container.id {
+            self.check_name_free(&container.host.name)?;
+        }
+        // The record is what `ps` and `rm` find: if only the spec could be written, the
+        // directory is removed again rather than left for no one to see.
+        let saved = self
+            .save_config(container)
+            .and_then(|()| self.reserve_last_record(&record.id))
+            .and_then(|()| self.save(&record));
+        drop(lock);
+        if let Err(failure) = saved {
+            let _ = self.remove(&record.id);
+            return Err(failure);
+        }
+        Ok(record)
     }
 
     /// Reserve the space of container `id`'s last record now, while there is space: a file
@@ -196,7 +227,7 @@ impl Containers {
     /// over `container.json`: overwriting blocks a file already has needs no free space, so
     /// a container that filled the disk still gets its exit code recorded. Without a reserve
     /// (or a record too long for it), the usual [`Containers::save`].
-    fn save_reserved(&self, record: &Record) -> Result<(), Failure> {
+    pub fn save_reserved(&self, record: &Record) -> Result<(), Failure> {
         use std::io::{Seek, Write};
         let text = serde_json::to_string_pretty(record)
             .map_err(|e| Failure::new(format!("cannot encode the record: {e}")))?;
@@ -253,24 +284,7 @@ impl<'a> Kept<'a> {
         container: &Container,
         image: &str,
     ) -> Result<Kept<'a>, Failure> {
-        let record = Record::new(container, image);
-        // The name is claimed here: checked and taken under the lock, so two runs with the
-        // same --name cannot both see it free. (A name that is the id is unique anyway.)
-        let lock = containers.lock()?;
-        if container.host.name != container.id {
-            containers.check_name_free(&container.host.name)?;
-        }
-        // The record is what `ps` and `rm` find: if only the spec could be written, the
-        // directory is removed again rather than left for no one to see.
-        let saved = containers
-            .save_config(container)
-            .and_then(|()| containers.reserve_last_record(&record.id))
-            .and_then(|()| containers.save(&record));
-        drop(lock);
-        if let Err(failure) = saved {
-            let _ = containers.remove(&record.id);
-            return Err(failure);
-        }
+        let record = containers.claim(container, image, Status::Running)?;
         Ok(Kept {
             containers,
             record,
@@ -326,7 +340,7 @@ impl Record {
         }
     }
 
-    /// Whether the record says running but its runtime is gone (killed with SIGKILL, say).
+    /// Whether the record says running (or created) but its runtime is gone (killed with SIGKILL, say).
     /// Its pid alone does not tell: once the runtime is gone the kernel may give the pid to
     /// any new process, so the pid must still be running *and* have started when it did.
     pub fn is_stale(&self) -> bool {
@@ -336,7 +350,7 @@ impl Record {
             (Some(pid), None) => Path::new(&format!("/proc/{pid}")).exists(),
             (None, _) => false,
         };
-        self.status == Status::Running && !alive
+        self.status != Status::Exited && !alive
     }
 }
 

@@ -13,7 +13,7 @@
     unreachable_code
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use boxcar::cli;
@@ -30,15 +30,12 @@ use ch04_solution::rootfs::Source;
 use ch05_solution::volumes::{self, Volume};
 use ch05_solution::{dev, pivot};
 use ch06::containers::{Containers, Kept};
-use ch06::overlay::{self, Dirs};
+use ch06::overlay;
 use ch06::{commands, layers};
 
 fn main() {
     cli::main_with(6, run, commands::run)
 }
-
-/// The directories the child mounts on, besides the volumes' targets.
-const MOUNT_POINTS: [&str; 3] = ["proc", "sys", "dev"];
 
 fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     // Check everything the spec asks for before anything is created.
@@ -71,11 +68,11 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
             overlay::check_options_fit(&lowerdirs, &dirs)?;
             kept = Some(Kept::new(&containers, container, image)?);
             dirs.create()?;
-            let targets = prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
+            let targets = overlay::prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
             (Some(dirs.merged.clone()), Some((lowerdirs, dirs)), targets)
         }
         Some(Source::Dir(dir)) => {
-            chroot::ensure_mount_points(dir, &MOUNT_POINTS)?;
+            chroot::ensure_mount_points(dir, &overlay::MOUNT_POINTS)?;
             let targets = volumes
                 .iter()
                 .map(|v| v.prepare(dir))
@@ -128,20 +125,4 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     );
     Ok(code)
     // `kept` is dropped here: the record says Exited (or, with --rm, the container is gone).
-}
-
-/// In the parent, before clone: the mount points and the volumes' targets, made in the
-/// container's upper layer where the image lacks them. Returns the targets under `merged`.
-fn prepare_in_overlay(
-    dirs: &Dirs,
-    lowerdirs: &[PathBuf],
-    volumes: &[Volume],
-) -> Result<Vec<PathBuf>, Failure> {
-    for dir in MOUNT_POINTS {
-        dirs.prepare_mount_point(lowerdirs, Path::new(dir), false)?;
-    }
-    volumes
-        .iter()
-        .map(|v| dirs.prepare_mount_point(lowerdirs, &v.container, !v.host.is_dir()))
-        .collect()
 }

@@ -13,9 +13,29 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use boxcar::Failure;
+use ch05_solution::volumes::Volume;
 use nix::mount::{mount, MsFlags};
 
 use crate::layers::{has_xattr, is_whiteout, OPAQUE_XATTR};
+
+/// The directories the child mounts on, besides the volumes' targets.
+pub const MOUNT_POINTS: [&str; 3] = ["proc", "sys", "dev"];
+
+/// In the parent, before clone: the mount points and the volumes' targets, made in the
+/// container's upper layer where the image lacks them. Returns the targets under `merged`.
+pub fn prepare_in_overlay(
+    dirs: &Dirs,
+    lowerdirs: &[PathBuf],
+    volumes: &[Volume],
+) -> Result<Vec<PathBuf>, Failure> {
+    for dir in MOUNT_POINTS {
+        dirs.prepare_mount_point(lowerdirs, Path::new(dir), false)?;
+    }
+    volumes
+        .iter()
+        .map(|v| dirs.prepare_mount_point(lowerdirs, &v.container, !v.host.is_dir()))
+        .collect()
+}
 
 /// The directories of one container's overlay, under `containers/<id>/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

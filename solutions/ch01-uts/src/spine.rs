@@ -37,7 +37,30 @@ pub struct Child {
 
 /// Clone a child into `namespaces`. It waits for [`Child::start`], then runs `setup`, which
 /// ends by exec'ing the command and so returns only on failure.
-pub fn spawn<F>(namespaces: CloneFlags, mut setup: F) -> Result<Child, Failure>
+pub fn spawn<F>(namespaces: CloneFlags, setup: F) -> Result<Child, Failure>
+where
+    F: FnMut(&mut ChildEnd) -> Result<Infallible, Failure>,
+{
+    spawn_with(namespaces, Lifetime::DiesWithParent, setup)
+}
+
+/// Whether the child dies with the process that cloned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Killed when its parent dies (prctl(2), PR_SET_PDEATHSIG): a runtime that waits for
+    /// its container, as in every chapter up to 07.
+    DiesWithParent,
+    /// Outlives its parent, as an OCI runtime's `create` needs (chapter 08): the process
+    /// that cloned it exits, and the subreaper above it (the monitor) adopts and reaps it.
+    OutlivesParent,
+}
+
+/// [`spawn`], with the child's [`Lifetime`] chosen by the caller.
+pub fn spawn_with<F>(
+    namespaces: CloneFlags,
+    lifetime: Lifetime,
+    mut setup: F,
+) -> Result<Child, Failure>
 where
     F: FnMut(&mut ChildEnd) -> Result<Infallible, Failure>,
 {
@@ -46,7 +69,7 @@ where
     let mut stack = vec![0u8; STACK_SIZE];
     let child_main = Box::new(|| {
         child_end.close_parent_fds(&parent_fds);
-        let failure = match prepare_child(&mut child_end) {
+        let failure = match prepare_child(&mut child_end, lifetime) {
             Ok(()) => run_setup(&mut setup, &mut child_end),
             Err(failure) => failure,
         };
@@ -93,8 +116,9 @@ fn clone_into_namespaces(
 }
 // ANCHOR_END: clone
 
-/// In the child, before setup: a clean signal mask, death with the parent, and the "go".
-fn prepare_child(channel: &mut ChildEnd) -> Result<(), Failure> {
+/// In the child, before setup: a clean signal mask, death with the parent (unless it must
+/// outlive it), and the "go".
+fn prepare_child(channel: &mut ChildEnd, lifetime: Lifetime) -> Result<(), Failure> {
     // The parent may have blocked signals it forwards (chapter 02); the blocked mask
     // survives execve(2), and a command with SIGTERM blocked could never be stopped.
     SigSet::empty()
@@ -102,8 +126,10 @@ fn prepare_child(channel: &mut ChildEnd) -> Result<(), Failure> {
         .map_err(|errno| Failure::syscall("cannot reset the signal mask", errno))?;
     // If the runtime dies, so does the container (prctl(2), PR_SET_PDEATHSIG): nothing
     // is left running that no one waits for.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(|errno| Failure::syscall("cannot ask to die with the runtime", errno))?;
+    if lifetime == Lifetime::DiesWithParent {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+            .map_err(|errno| Failure::syscall("cannot ask to die with the runtime", errno))?;
+    }
     channel.wait_for_release()
 }
 
