@@ -1,0 +1,145 @@
+//! `exec`: a new process in a running container, by setns(2) on a pidfd.
+//!
+//! ```text
+//!   CLI ── fork ──▶ joiner: join the container's cgroup (cgroup.procs)
+//!                           setns(pidfd of its init, every namespace at once)
+//!                   fork ──▶ command: in the PID namespace now; chdir, execve(2)
+//!                   wait, exit with its code
+//!   wait, exit with the joiner's code (the command's)
+//! ```
+//!
+//! Since Linux 5.8 setns(2) takes a pidfd and a set of CLONE_NEW* flags and moves the caller
+//! into all those namespaces of that process in one step, atomically — no /proc/PID/ns/* fd
+//! to open per kind (and none kept open after: the only handle is the pidfd, closed when the
+//! joiner exits). Joining a PID namespace changes only the namespace of the caller's future
+//! children (pid_namespaces(7)), hence the second fork. The runtime is single-threaded when
+//! it forks, and setns(2) into a mount namespace refuses a multithreaded caller anyway.
+//!
+//! The command inherits no fd of the runtime: every fd above stderr is close-on-exec at its
+//! execve(2) (chapter 01's `Process::exec`), and its cwd is its `-w` or `/`, never ours.
+
+use std::convert::Infallible;
+
+use boxcar::channel::channel;
+use boxcar::spec::Container;
+use boxcar::{exit, Failure};
+use ch01_solution::namespaces;
+use ch01_solution::process::Process;
+use ch03_solution::cgroup;
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::pidfd::Pidfd;
+
+/// What `exec` runs: its command, extra environment and working directory.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+}
+
+/// The process to run: the container's environment with `-e` on top, its cwd or `-w`.
+pub fn process_of(container: &Container, request: &Request) -> Result<Process, Failure> {
+    let mut spec = container.process().clone();
+    let mut env: Vec<String> = spec.env().clone().unwrap_or_default();
+    for entry in &request.env {
+        if let Some((key, value)) = boxcar::spec::parse_env(entry)? {
+            env.retain(|var| var.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
+            env.push(format!("{key}={value}"));
+        }
+    }
+    if let Some(dir) = &request.workdir {
+        if !dir.starts_with('/') {
+            return Err(
+                Failure::new(format!("invalid -w {dir:?}: not an absolute path"))
+                    .hint("give the working directory as seen inside the container, e.g. -w /tmp"),
+            );
+        }
+        spec.set_cwd(dir.into());
+    }
+    spec.set_args(Some(request.command.clone()))
+        .set_env(Some(env));
+    Process::from_spec(&spec)
+}
+
+/// Run `process` in the container whose init is `init` and whose cgroup is named `id`;
+/// return its exit code.
+pub fn exec(container: &Container, init: &Pidfd, process: &Process) -> Result<i32, Failure> {
+    let flags = namespaces::clone_flags(&container.namespaces())?;
+    let (mut parent_end, mut child_end) = channel()?;
+    let parent_fds = parent_end.fds();
+    // SAFETY: the runtime is single-threaded: the forked copy holds no lock another thread
+    // owned.
+    match unsafe { fork() }.map_err(|e| Failure::syscall("cannot fork", e))? {
+        ForkResult::Child => {
+            child_end.close_parent_fds(&parent_fds);
+            let failure = match join(container, init, flags, process, &mut child_end) {
+                Ok(code) => std::process::exit(code),
+                Err(failure) => failure,
+            };
+            child_end.report(&failure);
+            std::process::exit(failure.exit_code)
+        }
+        ForkResult::Parent { child } => {
+            child_end.close_in_parent();
+            parent_end.release()?;
+            let reported = parent_end.wait_for_exec();
+            let code = wait(child)?;
+            reported?;
+            Ok(code)
+        }
+    }
+}
+
+/// In the joiner: enter the cgroup and the namespaces, fork the command, wait for it.
+fn join(
+    container: &Container,
+    init: &Pidfd,
+    flags: nix::sched::CloneFlags,
+    process: &Process,
+    channel: &mut boxcar::channel::ChildEnd,
+) -> Result<i32, Failure> {
+    channel.wait_for_release()?;
+    // The cgroup first: its files are in the host's mount namespace, which we are leaving.
+    cgroup::join_existing(&container.id, nix::unistd::getpid())?;
+    nix::sched::setns(init, flags).map_err(|errno| {
+        Failure::syscall("cannot join the container's namespaces", errno)
+            .hint("setns(2) with a pidfd needs Linux 5.8 or later")
+    })?;
+    // SAFETY: single-threaded, as above.
+    match unsafe { fork() }.map_err(|e| Failure::syscall("cannot fork the command", e))? {
+        ForkResult::Child => {
+            let failure = match run_command(process) {
+                Ok(never) => match never {},
+                Err(failure) => failure,
+            };
+            channel.report(&failure);
+            std::process::exit(failure.exit_code)
+        }
+        ForkResult::Parent { child } => {
+            // Only the command's execve(2) may close the report pipe now.
+            channel.close_report();
+            wait(child)
+        }
+    }
+}
+
+/// In the command, now in the container's PID namespace: become the command.
+fn run_command(process: &Process) -> Result<Infallible, Failure> {
+    process.exec()
+}
+
+fn wait(child: Pid) -> Result<i32, Failure> {
+    loop {
+        match waitpid(child, None) {
+            Ok(status) => {
+                if let Some(code) = exit::code_of(status) {
+                    return Ok(code);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(Failure::syscall("cannot wait for exec", errno)),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The seam where chapter 07's network goes.
+//!
+//! An instance owns its network: the veth pair (its host end on the bridge, its other end in
+//! the init's network namespace) and the port rules, made after create has cloned the init
+//! and removed in the teardown. The container owns its address: reserved once, kept across
+//! stop and start, released by `rm`. Until chapter 07 is merged, only `--net none` (the
+//! default: no network namespace of its own beyond the spec's) is accepted.
+
+use boxcar::spec::Container;
+use boxcar::state::Runtime;
+use boxcar::Failure;
+
+/// What an instance's network is made of, for the teardown to undo (nothing yet).
+#[derive(Debug, Default)]
+pub struct Attachment;
+
+/// Refuse, before anything is created, a network this runtime cannot give yet.
+pub fn check(container: &Container) -> Result<(), Failure> {
+    let wants_network = container.spec.linux().as_ref().is_some_and(|linux| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|namespace| namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+    });
+    if wants_network {
+        return Err(
+            Failure::new("--net bridge is not available in this runtime yet")
+                .hint("chapter 08 is being built on chapter 07's network; use --net none"),
+        );
+    }
+    Ok(())
+}
+
+/// After create, before start: connect the init's network namespace (chapter 07's attach).
+pub fn attach(_container: &Container, _init: Runtime) -> Result<Attachment, Failure> {
+    Ok(Attachment)
+}
+
+/// In the teardown: undo [`attach`] (chapter 07's detach).
+pub fn detach(_attachment: Attachment) {}

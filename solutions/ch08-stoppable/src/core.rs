@@ -1,0 +1,171 @@
+//! The OCI-shaped core: `create` does everything up to execve(2), `start` lets it happen.
+//!
+//! ```text
+//!   create (a process that then exits)          the container's init (PID 1 inside)
+//!   mkfifo exec.fifo, open it O_PATH
+//!   clone(2), no parent-death signal ─────────▶ hostname, private mounts, overlay,
+//!   join the cgroup, "go" ──────────────────▶   volumes, pivot_root, /proc, /sys, /dev
+//!   wait for "set up" ◀── report closed ─────── open exec.fifo for writing: blocks
+//!   exit: the init is adopted by the monitor
+//!   start: open exec.fifo for reading ────────▶ the open returns: write a byte, execve(2)
+//! ```
+//!
+//! A setup that fails is reported to create, which reports it to whoever called it: the
+//! runtime spec wants errors of create's work to come from create. What fails after start
+//! (the command is not found) is the command's exit code, 127, and a line in its output.
+
+use std::convert::Infallible;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use boxcar::image::Store;
+use boxcar::spec::Container;
+use boxcar::state::Runtime;
+use boxcar::Failure;
+use ch01_solution::process::Process;
+use ch01_solution::spine::{self, Lifetime};
+use ch01_solution::{namespaces, uts};
+use ch02_solution::{init, mounts};
+use ch03_solution::cgroup::Cgroup;
+use ch03_solution::limits::Limits;
+use ch04_solution::chroot;
+use ch04_solution::rootfs::Source;
+use ch05_solution::volumes::{self, Volume};
+use ch05_solution::{dev, pivot};
+use ch06_solution::containers::Containers;
+use ch06_solution::layers;
+use ch06_solution::overlay::{self, Dirs};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+/// Everything create needs, checked and prepared before anything is created: the same
+/// checks and the same order as chapter 06's `run`.
+#[derive(Debug)]
+pub struct Plan {
+    pub hostname: String,
+    pub process: Process,
+    pub flags: CloneFlags,
+    pub limits: Limits,
+    pub init: bool,
+    pub read_only: bool,
+    /// The image's layers and this container's overlay directories, for an image.
+    pub overlay: Option<(Vec<PathBuf>, Dirs)>,
+    /// What becomes `/`: the overlay's merged directory or a `--rootfs` directory.
+    pub rootfs: Option<PathBuf>,
+    pub volumes: Vec<Volume>,
+    /// Where each volume is mounted, under `rootfs`.
+    pub targets: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// Check what `container` asks for, then make its mount points (in its upper layer for
+    /// an image). Idempotent: a warm start prepares the same directories again.
+    pub fn prepare(container: &Container, state_root: &Path) -> Result<Plan, Failure> {
+        let hostname = container.hostname().to_string();
+        uts::check_hostname(&hostname)?;
+        let process = Process::from_spec(container.process())?;
+        let flags = namespaces::clone_flags(&container.namespaces())?;
+        let limits = Limits::from_resources(&container.resources())?;
+        crate::network::check(container)?;
+        let store = Store::new(state_root);
+        let volumes: Vec<Volume> = container
+            .mounts()
+            .iter()
+            .map(Volume::from_mount)
+            .collect::<Result<_, _>>()?;
+        let (rootfs, overlay, targets) = match Source::of(container, &store)? {
+            Some(Source::Image(image)) => {
+                let lowerdirs = layers::lowerdirs(&store, state_root, &image)?;
+                let dirs = Containers::new(state_root).overlay(&container.id);
+                overlay::check_options_fit(&lowerdirs, &dirs)?;
+                dirs.create()?;
+                let targets = overlay::prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
+                (Some(dirs.merged.clone()), Some((lowerdirs, dirs)), targets)
+            }
+            Some(Source::Dir(dir)) => {
+                chroot::ensure_mount_points(&dir, &overlay::MOUNT_POINTS)?;
+                let targets = volumes
+                    .iter()
+                    .map(|v| v.prepare(&dir))
+                    .collect::<Result<_, _>>()?;
+                (Some(dir), None, targets)
+            }
+            None => (None, None, Vec::new()),
+        };
+        Ok(Plan {
+            hostname,
+            process,
+            flags,
+            limits,
+            init: container.host.init,
+            read_only: container.read_only(),
+            overlay,
+            rootfs,
+            volumes,
+            targets,
+        })
+    }
+}
+
+// ANCHOR: create
+/// create: clone the container's init into its namespaces and cgroup, let it set itself up,
+/// and return once it waits at the exec fifo (`fifo`, an O_PATH fd it inherits). The init
+/// outlives the caller: whoever called create must be a child subreaper to reap it.
+pub fn create(plan: &Plan, cgroup: &Cgroup, fifo: RawFd) -> Result<Pid, Failure> {
+    let mut child = spine::spawn_with(plan.flags, Lifetime::OutlivesParent, |channel| {
+        // The child's setup, in order: chapter 06's, then the wait for start.
+        uts::set_hostname(&plan.hostname)?;
+        mounts::make_private()?;
+        if let Some((lowerdirs, dirs)) = &plan.overlay {
+            overlay::mount_overlay(lowerdirs, dirs)?;
+        }
+        if let Some(rootfs) = &plan.rootfs {
+            // The volumes first, while the host's paths are reachable; the pivot keeps them.
+            for (volume, target) in plan.volumes.iter().zip(&plan.targets) {
+                volumes::bind(volume, target)?;
+            }
+            pivot::pivot_into(rootfs)?;
+        }
+        mounts::mount_proc()?;
+        if plan.rootfs.is_some() {
+            pivot::mount_sys_readonly()?;
+            dev::mount_minimal_dev()?;
+            if plan.read_only {
+                pivot::make_root_read_only()?;
+            }
+        }
+        // Set up: closing the report pipe tells create so (end-of-file, as an exec would).
+        channel.close_report();
+        wait_then_exec(plan, fifo, channel)
+    })?;
+    cgroup.add_process(child.pid())?;
+    child.start()?;
+    Ok(child.pid())
+}
+// ANCHOR_END: create
+
+/// In the init: wait at the exec fifo, then become the command (or its init). A failure
+/// from here on cannot be reported to create, which has returned: it is printed, and the
+/// spine ends the init with its exit code.
+fn wait_then_exec(
+    plan: &Plan,
+    fifo: RawFd,
+    channel: &mut boxcar::channel::ChildEnd,
+) -> Result<Infallible, Failure> {
+    let ran = crate::fifo::wait_for_start(fifo).and_then(|()| {
+        if plan.init {
+            init::run_as_init(&plan.process, channel)
+        } else {
+            plan.process.exec()
+        }
+    });
+    if let Err(failure) = &ran {
+        eprintln!("{}: {failure}", boxcar::cli::program_name());
+    }
+    ran
+}
+
+/// start: let a created instance's init go on to execve(2) (see [`crate::fifo::release`]).
+pub fn start(dir: &Path, init: Runtime) -> Result<(), Failure> {
+    crate::fifo::release(dir, init)
+}
