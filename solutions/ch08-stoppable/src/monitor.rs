@@ -449,17 +449,15 @@ pub fn sweep(root: &Path) {
     let containers = Containers::new(root);
     for record in containers.list() {
         let dir = containers.dir(&record.id);
-        let stale_record = record.is_stale();
-        if orphaned(&dir) || (stale_record && Instance::load(&dir).is_none()) {
-            Instance::remove(&dir);
+        if !orphaned(&dir) {
+            continue;
         }
-        if stale_record {
-            let _ = update_record(&containers, &record.id, |record| {
-                record.status = Status::Exited;
-                record.runtime_pid = None;
-                record.runtime_start = None;
-            });
-        }
+        Instance::remove(&dir);
+        let _ = update_record(&containers, &record.id, |record| {
+            record.status = Status::Exited;
+            record.runtime_pid = None;
+            record.runtime_start = None;
+        });
     }
     // A foreground run without an image has a directory (its fifo, its instance) and no
     // record: once its monitor is gone, nothing in it is anyone's.
