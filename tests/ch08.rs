@@ -61,7 +61,7 @@ fn checks() -> Vec<Check> {
         ),
         Check::pillar(
             "a_killed_monitor_is_cleaned_up",
-            "after the monitor of a running container is killed with SIGKILL, the next command stops its processes and marks it exited; rm removes it",
+            "after the monitor of a running container is killed with SIGKILL, the next command stops its processes and ps shows it Dead; rm removes it",
             "the monitor's locks go with it, so the next command sees a stale cgroup and instance and cleans them",
             "monitor::sweep and chapter 03's cgroup::clean_stale",
             a_killed_monitor_is_cleaned_up,
@@ -413,7 +413,7 @@ fn a_killed_monitor_is_cleaned_up(ctx: &Ctx) -> Result<()> {
         .lines()
         .find(|l| l.contains("c6"))
         .unwrap_or_default();
-    ensure!(line.contains("Exited"), "ps -a after the kill: {line:?}");
+    ensure!(line.contains("Dead"), "ps -a after the kill: {line:?}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while stat_field(init, 3).is_some_and(|state| state != "Z") {
         ensure!(Instant::now() < deadline, "the container's init still runs");

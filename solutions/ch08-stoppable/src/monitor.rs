@@ -68,6 +68,11 @@ pub fn run_attached(container: &Container, root: &Path, kept: bool) -> Result<i3
     let mut monitor = Monitor::new(container, root, kept)?;
     let outcome = monitor.run(Then::Start, &mut None);
     monitor.finish(&outcome);
+    if kept && !monitor.prepared {
+        // Refused before anything was set up (a damaged image, say): as with chapter 06,
+        // bad input leaves no container behind.
+        let _ = monitor.containers.remove(&container.id);
+    }
     outcome
 }
 
@@ -148,6 +153,8 @@ struct Monitor<'a> {
     dir: PathBuf,
     /// The container has a record to keep up to date (it runs from an image).
     kept: bool,
+    /// The plan was made: the container's directories are ready for an instance.
+    prepared: bool,
     init: Option<Runtime>,
 }
 
@@ -167,6 +174,7 @@ impl<'a> Monitor<'a> {
             containers,
             dir,
             kept,
+            prepared: false,
             init: None,
         })
     }
@@ -180,6 +188,7 @@ impl<'a> Monitor<'a> {
             None
         };
         let plan = Plan::prepare(self.container, self.root)?;
+        self.prepared = true;
         if self.kept {
             self.update_record(|record| {
                 record.runtime_pid = Some(me.pid);
@@ -252,6 +261,10 @@ impl<'a> Monitor<'a> {
         };
         if self.container.host.remove {
             if let Err(failure) = self.containers.remove(&self.container.id) {
+                let failure = failure.hint(format!(
+                    "the container is left behind: remove it with `rm {}`",
+                    self.container.id
+                ));
                 eprintln!("{}: {failure}", cli::program_name());
             }
             return;
@@ -442,22 +455,18 @@ fn orphaned(dir: &Path) -> bool {
 
 // ANCHOR: sweep
 /// Clean what monitors that died (SIGKILL, say) left: their cgroups (chapter 03's
-/// `clean_stale` kills what is left in a cgroup whose owner lock is free), their instance
-/// files, and records that still say created or running. Every command calls it first.
+/// `clean_stale` kills what is left in a cgroup whose owner lock is free) and their
+/// instance files. Every command calls it first.
 pub fn sweep(root: &Path) {
     cgroup::clean_stale();
     let containers = Containers::new(root);
     for record in containers.list() {
         let dir = containers.dir(&record.id);
-        if !orphaned(&dir) {
-            continue;
+        if orphaned(&dir) {
+            // The record keeps saying what it said, with a runtime that is gone: `ps`
+            // shows it Dead (chapter 06), and `start` or `rm` take it from there.
+            Instance::remove(&dir);
         }
-        Instance::remove(&dir);
-        let _ = update_record(&containers, &record.id, |record| {
-            record.status = Status::Exited;
-            record.runtime_pid = None;
-            record.runtime_start = None;
-        });
     }
     // A foreground run without an image has a directory (its fifo, its instance) and no
     // record: once its monitor is gone, nothing in it is anyone's.
