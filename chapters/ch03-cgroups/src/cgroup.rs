@@ -188,16 +188,6 @@ fn existing_backend(id: &str) -> Option<Box<dyn Backend>> {
     }
 }
 
-/// Move `pid` into the existing cgroup(s) of container `id`, as `exec` does to run a new
-/// process where the container's already are (counted and limited with them).
-pub fn join_existing(id: &str, pid: Pid) -> Result<(), Failure> {
-    let backend = existing_backend(id).ok_or_else(|| {
-        Failure::new("no cgroup filesystem at /sys/fs/cgroup")
-            .hint("cargo boxcar doctor checks the host's cgroups")
-    })?;
-    backend.add_process(pid)
-}
-
 /// The container ids that have a cgroup under `boxcar/` in any hierarchy.
 fn existing_ids() -> Vec<String> {
     let root = Path::new(cgroupfs::CGROUP_ROOT);
@@ -327,6 +317,16 @@ pub fn remove_dir(dir: &Path) -> Result<(), Failure> {
         dir.display()
     ))
     .hint("a process is still in it; the next run will retry"))
+}
+
+/// Move `pid` into the existing cgroup(s) of container `id`, as `exec` does to run a new
+/// process where the container's already are (counted and limited with them).
+pub fn join_existing(id: &str, pid: Pid) -> Result<(), Failure> {
+    let backend = existing_backend(id).ok_or_else(|| {
+        Failure::new("no cgroup filesystem at /sys/fs/cgroup")
+            .hint("cargo boxcar doctor checks the host's cgroups")
+    })?;
+    backend.add_process(pid)
 }
 
 #[cfg(test)]

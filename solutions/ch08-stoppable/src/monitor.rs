@@ -342,12 +342,7 @@ fn create_in_child(plan: &Plan, cgroup: &Cgroup, dir: &Path) -> Result<Runtime, 
         ForkResult::Parent { child } => {
             drop(answer_write);
             drop(fifo);
-            loop {
-                match waitpid(child, None) {
-                    Err(Errno::EINTR) => continue,
-                    _ => break,
-                }
-            }
+            while let Err(Errno::EINTR) = waitpid(child, None) {}
             // Not up to end-of-file: the init holds a copy of the pipe until it execs. Create
             // has exited, so its one write(2) is all there is to read.
             let answer = nix::fcntl::fcntl(
