@@ -67,6 +67,13 @@ fn checks() -> Vec<Check> {
             a_killed_monitor_is_cleaned_up,
         ),
         Check::pillar(
+            "one_instance_per_upper_layer",
+            "while another holder has a container's upper layer locked, start refuses with one line and 125; once it lets go, start works",
+            "two overlay mounts of one upper layer are undefined (overlayfs.rst): an explicit flock(2) keeps it to one instance",
+            "the monitor's lock_upper, taken before the plan is made and held for the instance's life",
+            one_instance_per_upper_layer,
+        ),
+        Check::pillar(
             "a_failed_create_leaves_nothing",
             "a create whose setup fails (a volume onto a symlink of the image) exits 125 with one line and leaves no container",
             "errors of create's setup come from create, and a failed create is torn down",
@@ -448,5 +455,31 @@ fn a_failed_create_leaves_nothing(ctx: &Ctx) -> Result<()> {
         "ps -a still lists it:\n{}",
         ps.stdout
     );
+    Ok(())
+}
+
+fn one_instance_per_upper_layer(ctx: &Ctx) -> Result<()> {
+    use nix::fcntl::{Flock, FlockArg};
+    ctx.build_images()?;
+    let id = ok(
+        ctx,
+        &["create", "--name", "c8", "--image", "busybox", "--", "true"],
+    )?;
+    ok(ctx, &["stop", "c8"])?;
+    // Another holder of the lock, as a second instance's monitor would be.
+    let lock = ctx.root().join("containers").join(&id).join("upper.lock");
+    let file = std::fs::File::open(&lock).context("no upper.lock")?;
+    let held = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", lock.display()))?;
+    let refused = ctx.run(&["start", "c8"])?;
+    drop(held);
+    refused.expect_code(125)?;
+    let line = refused.one_error_line()?;
+    ensure!(
+        line.contains("in use"),
+        "the refusal does not say why: {line}"
+    );
+    ok(ctx, &["start", "-a", "c8"])?;
+    ok(ctx, &["rm", "c8"])?;
     Ok(())
 }
