@@ -74,6 +74,13 @@ fn checks() -> Vec<Check> {
             one_instance_per_upper_layer,
         ),
         Check::pillar(
+            "two_starts_at_once_make_one_instance",
+            "of two starts of one stopped container at the same moment, one starts it and the other exits 125 with one line; the container is running",
+            "the loser (refused by the state or by the upper layer's lock) must leave the winner's instance and record alone",
+            "Monitor::finish touches the instance only when it holds the upper layer's lock (Monitor::owner)",
+            two_starts_at_once_make_one_instance,
+        ),
+        Check::pillar(
             "a_failed_create_leaves_nothing",
             "a create whose setup fails (a volume onto a symlink of the image) exits 125 with one line and leaves no container",
             "errors of create's setup come from create, and a failed create is torn down",
@@ -481,5 +488,41 @@ fn one_instance_per_upper_layer(ctx: &Ctx) -> Result<()> {
     );
     ok(ctx, &["start", "-a", "c8"])?;
     ok(ctx, &["rm", "c8"])?;
+    Ok(())
+}
+
+fn two_starts_at_once_make_one_instance(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ok(
+        ctx,
+        &[
+            "create", "--name", "c9", "--image", "busybox", "--", "sleep", "100",
+        ],
+    )?;
+    ok(ctx, &["stop", "c9"])?;
+    for _ in 0..5 {
+        let first = ctx.spawn(&["start", "c9"])?;
+        let second = ctx.spawn(&["start", "c9"])?;
+        let mut codes = [
+            first.wait(Duration::from_secs(20))?,
+            second.wait(Duration::from_secs(20))?,
+        ];
+        codes.sort_by_key(|outcome| outcome.code);
+        codes[0].expect_code(0)?;
+        codes[1].expect_code(125)?;
+        codes[1].one_error_line()?;
+        ensure!(
+            inspect(ctx, "c9")?["state"] == "running",
+            "after two starts the container is {}",
+            inspect(ctx, "c9")?["state"]
+        );
+        ensure!(
+            inspect(ctx, "c9")?["record"]["status"] == "running",
+            "the record says {}",
+            inspect(ctx, "c9")?["record"]["status"]
+        );
+        ok(ctx, &["stop", "-t", "0", "c9"])?;
+    }
+    ok(ctx, &["rm", "c9"])?;
     Ok(())
 }

@@ -103,11 +103,22 @@ pub fn release(dir: &Path, init: Runtime) -> Result<(), Failure> {
                     .hint("see what it printed with logs"),
             );
         }
+        if !path.exists() {
+            return Err(Failure::new("the container was started by another command")
+                .hint("see its state with inspect"));
+        }
         if Instant::now() > deadline {
             return Err(Failure::new("the container's init did not take the start")
                 .hint("it is stuck before its exec fifo; stop it and start it again"));
         }
     }
-    std::fs::remove_file(&path)
-        .map_err(|e| Failure::io(format!("cannot remove {}", path.display()), e))
+    // The command may already have ended and its monitor removed the fifo with the rest of
+    // the instance: then there is nothing left to remove.
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Failure::io(
+            format!("cannot remove {}", path.display()),
+            error,
+        )),
+        _ => Ok(()),
+    }
 }

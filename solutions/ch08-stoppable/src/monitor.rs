@@ -153,6 +153,9 @@ struct Monitor<'a> {
     dir: PathBuf,
     /// The container has a record to keep up to date (it runs from an image).
     kept: bool,
+    /// This monitor holds the upper layer's lock: the instance files and the record are its
+    /// to write. A monitor refused the lock (another instance runs) must touch neither.
+    owner: bool,
     /// The plan was made: the container's directories are ready for an instance.
     prepared: bool,
     init: Option<Runtime>,
@@ -174,6 +177,7 @@ impl<'a> Monitor<'a> {
             containers,
             dir,
             kept,
+            owner: false,
             prepared: false,
             init: None,
         })
@@ -187,6 +191,8 @@ impl<'a> Monitor<'a> {
         } else {
             None
         };
+        // From here on the instance is ours: the teardown may clear it and write the record.
+        self.owner = true;
         let plan = Plan::prepare(self.container, self.root)?;
         self.prepared = true;
         if self.kept {
@@ -249,6 +255,9 @@ impl<'a> Monitor<'a> {
                 let _ = kill(pid, Signal::SIGKILL);
             }
             let _ = waitpid(pid, None);
+        }
+        if !self.owner {
+            return;
         }
         Instance::remove(&self.dir);
         if !self.kept {
