@@ -82,7 +82,7 @@ fn checks() -> Vec<Check> {
         ),
         Check::pillar(
             "a_failed_create_leaves_nothing",
-            "a create whose setup fails (a volume onto a symlink of the image) exits 125 with one line and leaves no container",
+            "a create whose setup fails (a volume onto a symlink of the image; a command that is not there) exits 125 (127) with one line and leaves no container",
             "errors of create's setup come from create, and a failed create is torn down",
             "the monitor's ready pipe and commands::detached removing the container",
             a_failed_create_leaves_nothing,
@@ -456,6 +456,10 @@ fn a_failed_create_leaves_nothing(ctx: &Ctx) -> Result<()> {
         line.contains("symlink"),
         "the error does not say why: {line}"
     );
+    // A command that is not there is create's error too, with exec's exit code.
+    let missing = ctx.run(&["create", "--name", "c7", "--image", "busybox", "--", "nope"])?;
+    missing.expect_code(127)?;
+    missing.one_error_line()?;
     let ps = ctx.run(&["ps", "-a"])?;
     ensure!(
         !ps.stdout.contains("c7"),

@@ -204,6 +204,7 @@ impl<'a> Monitor<'a> {
         Instance {
             monitor: me,
             init: None,
+            starting: then == Then::Start,
         }
         .save(&self.dir)?;
         cgroup::clean_stale();
@@ -214,6 +215,7 @@ impl<'a> Monitor<'a> {
         Instance {
             monitor: me,
             init: Some(init),
+            starting: then == Then::Start,
         }
         .save(&self.dir)?;
         let attachment = network::attach(self.container, init)?;

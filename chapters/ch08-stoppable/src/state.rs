@@ -13,7 +13,8 @@
 //! The state is never stored as a word someone must remember to update: like runc
 //! (`refreshState`), it is derived from what is there. `instance.json` names the init and
 //! the monitor (pid and start time); an init that is gone means stopped; an init still
-//! waiting at the exec fifo (the fifo exists) means created; otherwise running.
+//! waiting at the exec fifo (the fifo exists) means created — or still creating, when its
+//! monitor is to start it itself; otherwise running.
 
 use std::path::Path;
 
@@ -94,6 +95,10 @@ pub struct Instance {
     pub monitor: Runtime,
     /// The container's init, once create has cloned it.
     pub init: Option<Runtime>,
+    /// The monitor starts the instance itself (`run`, a warm `start`): until it has, the
+    /// instance is still being created for everyone else, and no other command may start it.
+    #[serde(default)]
+    pub starting: bool,
 }
 
 impl Instance {
@@ -130,6 +135,7 @@ pub fn state_of(dir: &Path) -> State {
         None if instance.monitor.is_alive() => State::Creating,
         None => State::Stopped,
         Some(init) if !init.is_alive() => State::Stopped,
+        Some(_) if dir.join(crate::fifo::FIFO).exists() && instance.starting => State::Creating,
         Some(_) if dir.join(crate::fifo::FIFO).exists() => State::Created,
         Some(_) => State::Running,
     }
@@ -179,6 +185,7 @@ mod tests {
         let mut instance = Instance {
             monitor: me,
             init: None,
+            starting: false,
         };
         instance.save(dir.path()).unwrap();
         assert_eq!(state_of(dir.path()), State::Creating);
@@ -187,6 +194,10 @@ mod tests {
         assert_eq!(state_of(dir.path()), State::Running);
         std::fs::write(dir.path().join(crate::fifo::FIFO), "").unwrap();
         assert_eq!(state_of(dir.path()), State::Created);
+        instance.starting = true;
+        instance.save(dir.path()).unwrap();
+        assert_eq!(state_of(dir.path()), State::Creating);
+        instance.starting = false;
         instance.init = Some(Runtime {
             start: me.start + 1,
             ..me

@@ -105,6 +105,63 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Fail now, with the exit code execve(2) would give, if the command cannot be found or
+    /// is not executable along the container's `PATH` — what runc checks before its init
+    /// waits to start (chapter 08), so that `create` reports it. access(2) cannot foresee
+    /// everything (a script's missing interpreter, a binary for another CPU): execve(2)
+    /// still has the last word. A relative path is left to execve(2), after the chdir.
+    pub fn check_runnable(&self) -> Result<(), Failure> {
+        let name = self.argv[0].as_bytes();
+        let errno = if name.starts_with(b"/") {
+            runnable(&self.argv[0])
+        } else if name.contains(&b'/') || name.is_empty() {
+            None
+        } else {
+            let mut denied = false;
+            let mut found = false;
+            for dir in self.path.split(':').filter(|dir| !dir.is_empty()) {
+                let Ok(candidate) = CString::new([dir.as_bytes(), b"/", name].concat()) else {
+                    continue;
+                };
+                match runnable(&candidate) {
+                    None => found = true,
+                    Some(Errno::EACCES) => denied = true,
+                    Some(_) => {}
+                }
+                if found {
+                    break;
+                }
+            }
+            match (found, denied) {
+                (true, _) => None,
+                (false, true) => Some(Errno::EACCES),
+                (false, false) => Some(Errno::ENOENT),
+            }
+        };
+        match errno {
+            None => Ok(()),
+            Some(errno) => {
+                let name = self.argv[0].to_string_lossy().into_owned();
+                Err(exec_failure(&name, errno, &self.path))
+            }
+        }
+    }
+}
+
+/// What execve(2) of `path` would say before it reads the file: ENOENT if there is none,
+/// EACCES if it is not a regular file with an execute bit (access(2), X_OK).
+fn runnable(path: &CStr) -> Option<Errno> {
+    use nix::sys::stat::{stat, SFlag};
+    match stat(path) {
+        Err(errno) => Some(errno),
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG => {
+            Some(Errno::EACCES)
+        }
+        Ok(_) => nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).err(),
+    }
+}
+
 fn execve(path: &CStr, argv: &[CString], env: &[CString]) -> Errno {
     match nix::unistd::execve(path, argv, env) {
         Ok(never) => match never {},
@@ -178,6 +235,33 @@ mod tests {
         let mut spec = oci_spec::runtime::Process::default();
         spec.set_args(Some(vec![]));
         assert!(Process::from_spec(&spec).is_err());
+    }
+
+    #[test]
+    fn a_command_is_checked_along_the_path_before_it_runs() {
+        let process = |command: &str| {
+            let mut spec = oci_spec::runtime::Process::default();
+            spec.set_args(Some(vec![command.into()]))
+                .set_env(Some(vec!["PATH=/nonexistent:/bin:/usr/bin".into()]));
+            Process::from_spec(&spec).unwrap()
+        };
+        assert_eq!(process("sh").check_runnable(), Ok(()));
+        assert_eq!(process("/bin/sh").check_runnable(), Ok(()));
+        assert_eq!(
+            process("no-such-command")
+                .check_runnable()
+                .unwrap_err()
+                .exit_code,
+            127
+        );
+        assert_eq!(
+            process("/etc/passwd")
+                .check_runnable()
+                .unwrap_err()
+                .exit_code,
+            126
+        );
+        assert_eq!(process("/etc").check_runnable().unwrap_err().exit_code, 126);
     }
 
     #[test]

@@ -204,6 +204,7 @@ fn start(containers: &Containers, root: &Path, name: &str, attach: bool) -> Resu
             Some(Instance {
                 monitor,
                 init: Some(init),
+                ..
             }),
         ) => {
             crate::core::start(&dir, init)?;

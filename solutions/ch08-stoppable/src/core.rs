@@ -134,6 +134,8 @@ pub fn create(plan: &Plan, cgroup: &Cgroup, fifo: RawFd) -> Result<Pid, Failure>
                 pivot::make_root_read_only()?;
             }
         }
+        // As runc's init does before its fifo: a command that cannot run is create's error.
+        plan.process.check_runnable()?;
         // Set up: closing the report pipe tells create so (end-of-file, as an exec would).
         channel.close_report();
         wait_then_exec(plan, fifo, channel)
