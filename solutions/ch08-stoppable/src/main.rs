@@ -8,5 +8,9 @@ use boxcar::cli;
 use ch08_solution::commands;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(failure) = ch08_solution::network::refuse_network_flags(&args) {
+        boxcar::error::exit_with(&cli::program_name(), &failure)
+    }
     cli::main_with(8, commands::run_container, commands::run)
 }

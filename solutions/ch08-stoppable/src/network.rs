@@ -10,6 +10,29 @@ use boxcar::spec::Container;
 use boxcar::state::Runtime;
 use boxcar::Failure;
 
+/// Until chapter 07 is merged the kit's spec has no field for `--net` and `-p`: refuse them
+/// from the command line (the flags before `--`), so they are never silently ignored.
+pub fn refuse_network_flags(args: &[String]) -> Result<(), Failure> {
+    let mut flags = args.iter().take_while(|arg| *arg != "--");
+    while let Some(arg) = flags.next() {
+        let net = match arg.as_str() {
+            "--net" => flags.next().map(String::as_str),
+            other => other.strip_prefix("--net="),
+        };
+        let publish = arg.starts_with("--publish") || arg.starts_with("-p");
+        let what = match net {
+            Some(mode) if mode != "none" => format!("--net {mode}"),
+            _ if publish => arg.clone(),
+            _ => continue,
+        };
+        return Err(Failure::new(format!(
+            "{what} is not available in chapter 08's runtime yet"
+        ))
+        .hint("chapter 08 is being built on chapter 07's network; use --net none"));
+    }
+    Ok(())
+}
+
 /// What an instance's network is made of, for the teardown to undo (nothing yet).
 #[derive(Debug, Default)]
 pub struct Attachment;
@@ -39,3 +62,21 @@ pub fn attach(_container: &Container, _init: Runtime) -> Result<Attachment, Fail
 
 /// In the teardown: undo [`attach`] (chapter 07's detach).
 pub fn detach(_attachment: Attachment) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn only_no_network_is_accepted_and_the_command_is_not_read() {
+        assert!(refuse_network_flags(&args("ch08 run --net none -- x")).is_ok());
+        assert!(refuse_network_flags(&args("ch08 run -- ping --net bridge -p 1")).is_ok());
+        assert!(refuse_network_flags(&args("ch08 run --net bridge -- x")).is_err());
+        assert!(refuse_network_flags(&args("ch08 create --net=bridge -- x")).is_err());
+        assert!(refuse_network_flags(&args("ch08 run -p 8080:80 -- x")).is_err());
+    }
+}
