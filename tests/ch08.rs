@@ -81,6 +81,13 @@ fn checks() -> Vec<Check> {
             two_starts_at_once_make_one_instance,
         ),
         Check::pillar(
+            "prewarmed_containers_share_one_image",
+            "ten containers created over one image (pre-warmed, not started) then started each see their own writes only, and restart keeps them",
+            "each instance mounts the shared layers under an upper layer of its own container: create alone does the whole setup",
+            "core::Plan::prepare (the container's own overlay directories) and the warm start",
+            prewarmed_containers_share_one_image,
+        ),
+        Check::pillar(
             "a_failed_create_leaves_nothing",
             "a create whose setup fails (a volume onto a symlink of the image; a command that is not there) exits 125 (127) with one line and leaves no container",
             "errors of create's setup come from create, and a failed create is torn down",
@@ -528,5 +535,45 @@ fn two_starts_at_once_make_one_instance(ctx: &Ctx) -> Result<()> {
         ok(ctx, &["stop", "-t", "0", "c9"])?;
     }
     ok(ctx, &["rm", "c9"])?;
+    Ok(())
+}
+
+fn prewarmed_containers_share_one_image(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let names: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
+    let script = "cat /who 2>/dev/null; echo $HOSTNAME >> /who; echo written; sleep 100";
+    for name in &names {
+        ok(
+            ctx,
+            &[
+                "create", "--name", name, "--image", "busybox", "--", "sh", "-c", script,
+            ],
+        )?;
+    }
+    for name in &names {
+        ok(ctx, &["start", name])?;
+        wait_for_log(ctx, name, "written")?;
+    }
+    for name in &names {
+        ok(ctx, &["restart", "-t", "0", name])?;
+    }
+    for name in &names {
+        // The second run printed what the first wrote: its own name, and no one else's.
+        let logs = wait_for_log(ctx, name, &format!("{name}\nwritten"))?;
+        ensure!(
+            logs.matches(name.as_str()).count() == 1,
+            "{name} sees other writes:\n{logs}"
+        );
+        let who = ctx.run(&["exec", name, "--", "cat", "/who"])?;
+        who.expect_code(0)?;
+        ensure!(
+            who.out() == format!("{name}\n{name}"),
+            "{name}'s /who: {:?}",
+            who.out()
+        );
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    ok(ctx, &rm)?;
     Ok(())
 }
