@@ -18,6 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child as Process, Command, Stdio};
@@ -651,8 +652,11 @@ fn boxcar_links() -> BTreeSet<String> {
 /// host's init, where it would hide. A child of the harness is a stray when it is not a
 /// runtime still running and it is either in a UTS namespace other than the harness's (every
 /// container has one of its own from chapter 01 on) or a copy of the runtime under test.
-/// Tools the harness runs for itself (insta may start rustfmt) are neither.
-fn stray_children(runtime: &Path) -> Vec<(i32, String)> {
+/// Tools the harness runs for itself (insta may start rustfmt) are neither. A runtime
+/// process that outlives its command on purpose (chapter 08's detached monitor) carries the
+/// `BOXCAR_ROOT` of the check that started it: one with another check's root is that
+/// check's, running in parallel, and not a stray of this one (`own_root`).
+fn stray_children(runtime: &Path, own_root: &Path) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let my_uts = std::fs::read_link("/proc/self/ns/uts").ok();
     let runtime = std::fs::canonicalize(runtime).ok();
@@ -676,6 +680,9 @@ fn stray_children(runtime: &Path) -> Vec<(i32, String)> {
         }
         let uts = std::fs::read_link(entry.path().join("ns/uts")).ok();
         let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        if another_checks(entry.path().as_path(), own_root) {
+            continue;
+        }
         if uts != my_uts || (exe.is_some() && exe == runtime) {
             strays.push((pid, comm));
         }
@@ -683,15 +690,26 @@ fn stray_children(runtime: &Path) -> Vec<(i32, String)> {
     strays
 }
 
+/// Whether the process at `/proc/PID` was started for another check: its environment's
+/// `BOXCAR_ROOT` is a check root (under [`TEST_ROOTS`]) other than `own_root`.
+fn another_checks(proc_dir: &Path, own_root: &Path) -> bool {
+    let environ = std::fs::read(proc_dir.join("environ")).unwrap_or_default();
+    environ
+        .split(|byte| *byte == 0)
+        .filter_map(|var| var.strip_prefix(b"BOXCAR_ROOT="))
+        .map(|root| Path::new(std::ffi::OsStr::from_bytes(root)))
+        .any(|root| root.starts_with(TEST_ROOTS) && root != own_root)
+}
+
 /// Strays that are still alive after a grace period. A container killed with its runtime
 /// (PR_SET_PDEATHSIG) takes a moment to die and is then reparented to the harness as a
 /// zombie: reaping it is the harness's duty as subreaper, as it is init's on a host. Only a
 /// process still running after the grace is a leak.
-fn lasting_strays(runtime: &Path) -> Vec<(i32, String)> {
+fn lasting_strays(runtime: &Path, own_root: &Path) -> Vec<(i32, String)> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         reap_zombie_children();
-        let strays = stray_children(runtime);
+        let strays = stray_children(runtime, own_root);
         if strays.is_empty() || Instant::now() > deadline {
             return strays;
         }
@@ -773,7 +791,7 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut leaks = lasting_leaks(&before, &root, &own_pids);
-    let strays = lasting_strays(bin);
+    let strays = lasting_strays(bin, &root);
     end_strays(&strays);
     leaks.extend(
         strays
