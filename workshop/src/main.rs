@@ -3,7 +3,7 @@
 //! - `doctor`: is this machine ready?
 //! - `verify N [--solution]`: run the checks of chapters 1..=N on your chapter N.
 //! - `hint N[-K] [--level L] [--reset]`: the next hint for an exercise.
-//! - `mistakes [N] [--only ID] [--part K/M] [--budget-minutes X] [--list]`: prove the checks
+//! - `mistakes [N] [--only ID] [--part K/M] [--budget-minutes X] [--list | --v2-vm]`: prove the checks
 //!   catch each mistake of the catalogue.
 //! - `sync [--check] [--force]`: regenerate chapters/ from solutions/.
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
@@ -65,6 +65,10 @@ enum Command {
         /// List the catalogue and check that each mistake applies; build and run nothing.
         #[arg(long)]
         list: bool,
+        /// Try the selected cgroup v2 mistakes on a pure v2 kernel, in the QEMU VM of
+        /// scripts/v2-vm.sh (one boot for all of them; a few minutes).
+        #[arg(long, conflicts_with = "list")]
+        v2_vm: bool,
     },
     /// Regenerate chapters/ from solutions/ (your edits are kept unless --force).
     Sync {
@@ -145,12 +149,14 @@ fn main() {
                 part,
                 budget_minutes,
                 list,
+                v2_vm,
             } => mistakes::mistakes(&mistakes::Options {
                 chapter,
                 only,
                 part,
                 budget_minutes,
                 list,
+                v2_vm,
             }),
             Command::Sync { check: true, .. } => sync::check(&workshop::build::workspace_dir())
                 .map(|()| {
