@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use boxcar::image::Store;
+use ch04_solution::import::rootfs_config;
 use sha2::{Digest, Sha256};
 use workshop::testing::{self, Check, Ctx};
 
@@ -347,14 +348,14 @@ fn whiteouts_and_opaque_directories(ctx: &Ctx) -> Result<()> {
         &upper,
         &["a/", "a/.wh.gone", "dir/", "dir/.wh..wh..opq", "dir/new"],
     )?;
-    let busybox = store.manifest("busybox")?;
+    let busybox = store.image("busybox")?;
     let mut layers: Vec<PathBuf> = busybox
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.extend([lower, upper]);
-    ch04_solution::import::import_layers(&store, "layered", &layers)?;
+    ch04_solution::import::import_layers(&store, "layered", &layers, rootfs_config())?;
     let outcome = ctx.run(&[
         "run", "--rm", "--image", "layered", "--", "find", "/a", "/dir",
     ])?;
@@ -521,14 +522,14 @@ fn a_whiteout_may_come_without_its_directory(ctx: &Ctx) -> Result<()> {
     layer(&lower, &["a/", "a/keep", "a/gone", "dir/", "dir/old"])?;
     // No "a/" and no "dir/" entry: the whiteouts come first.
     layer(&upper, &["a/.wh.gone", "dir/.wh..wh..opq", "dir/new"])?;
-    let busybox = store.manifest("busybox")?;
+    let busybox = store.image("busybox")?;
     let mut layers: Vec<PathBuf> = busybox
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.extend([lower, upper]);
-    ch04_solution::import::import_layers(&store, "bare", &layers)?;
+    ch04_solution::import::import_layers(&store, "bare", &layers, rootfs_config())?;
     let outcome = ctx.run(&["run", "--rm", "--image", "bare", "--", "find", "/a", "/dir"])?;
     outcome.expect_code(0)?;
     let mut found: Vec<&str> = outcome.stdout.lines().collect();
@@ -573,13 +574,13 @@ fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
     let suid = ctx.root().join("suid.tar");
     one_file_tar(&suid, "id", 0o4755, &std::fs::read("/usr/bin/id")?)?;
     let mut layers: Vec<PathBuf> = store
-        .manifest("busybox")?
+        .image("busybox")?
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.push(suid);
-    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers)?;
+    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers, rootfs_config())?;
     // The container plants a setuid-root copy and a file of its own in its upper layer.
     let script =
         "cp /id /planted && chmod 4755 /planted && echo secret > /secret && chmod 644 /secret";
@@ -588,7 +589,7 @@ fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
     ])?
     .expect_code(0)?;
     let top = manifest.layers.last().context("no layer")?;
-    let in_layer = ctx.root().join("layers").join(top.hex()).join("id");
+    let in_layer = ctx.root().join("layers").join(top.diff_hex()).join("id");
     let upper = ctx
         .root()
         .join("containers")
@@ -789,7 +790,7 @@ fn commit_keeps_fifos_and_refuses_devices(ctx: &Ctx) -> Result<()> {
         "unclear: {line}"
     );
     ensure!(
-        Store::new(ctx.root()).manifest("withnode").is_err(),
+        Store::new(ctx.root()).image("withnode").is_err(),
         "the image was made anyway"
     );
     Ok(())
@@ -803,7 +804,7 @@ fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
         one_file_tar(&path, &format!("file-{n}"), 0o644, b"x")?;
         layers.push(path);
     }
-    ch04_solution::import::import_layers(&store, "tall", &layers)?;
+    ch04_solution::import::import_layers(&store, "tall", &layers, rootfs_config())?;
     let outcome = ctx.run(&["run", "--image", "tall", "--", "true"])?;
     outcome.expect_code(125)?;
     let line = outcome.one_error_line()?;
@@ -849,10 +850,7 @@ fn a_full_disk_keeps_the_exit_code(ctx: &Ctx) -> Result<()> {
         Some("size=24m,mode=0711"),
     )?;
     let _unmount = SmallDisk(small.clone());
-    copy_tree(
-        &ctx.root().join("images/busybox"),
-        &small.join("images/busybox"),
-    )?;
+    copy_tree(&ctx.root().join("images"), &small.join("images"))?;
     let on_small = |args: &[&str]| -> Result<testing::Outcome> {
         let mut command = ctx.command(args);
         command.env("BOXCAR_ROOT", &small);
