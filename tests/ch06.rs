@@ -37,8 +37,15 @@ fn checks() -> Vec<Check> {
             "commit_makes_a_new_image",
             "commit makes an image of the container: its added file is there and its deleted one is gone",
             "the upper layer written as a tar (whiteouts back to .wh. files) is one more layer on the image",
-            "changes::write_layer, then chapter 04's import::import_layers",
+            "changes::write_layer, then chapter 04's import::store_layer and write_image",
             commit_makes_a_new_image,
+        ),
+        Check::pillar(
+            "commit_writes_an_oci_image_skopeo_reads",
+            "commit writes an OCI image: skopeo sees the base's layers (the same blobs, not copies) plus one, and a config with the container's command, env and working directory; config.json shows the merged process",
+            "an image is a manifest (config + layers) named in index.json: docker commit's shape, readable by every OCI tool",
+            "commands::commit: base.layers + the new layer, committed_runtime from the container's config.json",
+            commit_writes_an_oci_image_skopeo_reads,
         ),
         Check::pillar(
             "whiteouts_and_opaque_directories",
@@ -314,6 +321,88 @@ fn commit_makes_a_new_image(ctx: &Ctx) -> Result<()> {
         "the committed image shows:\n{}",
         outcome.stdout
     );
+    Ok(())
+}
+
+fn commit_writes_an_oci_image_skopeo_reads(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let blobs = || std::fs::read_dir(store.root().join("blobs/sha256")).map(|d| d.count());
+    let before = blobs()?;
+    let script = "echo made > made; echo ran";
+    ctx.run(&[
+        "run",
+        "--name",
+        "maker",
+        "--image",
+        "busybox",
+        "-e",
+        "COLOR=blue",
+        "-w",
+        "/tmp",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ])?
+    .expect_code(0)?;
+    // config.json is the merged process: the image's PATH, the flag's env and directory.
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        ctx.root()
+            .join("containers")
+            .join(id_of(ctx, "maker")?)
+            .join("config.json"),
+    )?)?;
+    let env = config["process"]["env"].to_string();
+    ensure!(
+        env.contains("COLOR=blue") && env.contains("PATH=") && config["process"]["cwd"] == "/tmp",
+        "config.json's process: {}",
+        config["process"]
+    );
+    ctx.run(&["commit", "maker", "made"])?.expect_code(0)?;
+    ensure!(
+        blobs()? == before + 3,
+        "commit should add three blobs (layer, config, manifest), not copy the base's: {before} -> {}",
+        blobs()?
+    );
+    let layout = format!("oci:{}:made", store.root().display());
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", &layout]);
+    let inspect = ctx
+        .run_command(command)
+        .context("skopeo: apt-get install skopeo (./setup.sh does it)")?;
+    inspect.expect_code(0)?;
+    let inspected: serde_json::Value = serde_json::from_str(&inspect.stdout)?;
+    let busybox = store.image("busybox")?;
+    let layers: Vec<String> = inspected["Layers"]
+        .as_array()
+        .context("Layers")?
+        .iter()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect();
+    ensure!(
+        layers.len() == busybox.layers.len() + 1 && layers[0] == busybox.layers[0].digest,
+        "skopeo sees layers {layers:?}"
+    );
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", "--config", &layout]);
+    let config = ctx.run_command(command)?;
+    config.expect_code(0)?;
+    let config: serde_json::Value = serde_json::from_str(&config.stdout)?;
+    let runtime = &config["config"];
+    ensure!(
+        runtime["Cmd"] == serde_json::json!(["/bin/sh", "-c", script])
+            && runtime["WorkingDir"] == "/tmp"
+            && runtime["Env"].to_string().contains("COLOR=blue"),
+        "the committed config: {runtime}"
+    );
+    // And the committed image runs its command by default, where it ran.
+    let outcome = ctx.run(&["run", "--rm", "--image", "made", "--", "cat", "made"])?;
+    outcome.expect_code(0)?;
+    ensure!(outcome.stdout == "made\n", "{}", outcome.printed());
+    let outcome = ctx.run(&["run", "--rm", "--image", "made"])?;
+    outcome.expect_code(0)?;
+    ensure!(outcome.stdout == "ran\n", "{}", outcome.printed());
     Ok(())
 }
 

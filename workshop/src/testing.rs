@@ -157,7 +157,7 @@ impl Outcome {
             .map_or("none (killed by a signal)".into(), |code| code.to_string())
     }
 
-    fn printed(&self) -> String {
+    pub fn printed(&self) -> String {
         format!(
             "--- stdout ---\n{}--- stderr ---\n{}",
             self.stdout, self.stderr
