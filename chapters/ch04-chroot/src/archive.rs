@@ -24,7 +24,7 @@ use boxcar::image::{
 use boxcar::Failure;
 
 use crate::extract::{Model, GZIP_MAGIC};
-use crate::import::{add_manifest, store_layer, write_image_raw, Expected};
+use crate::import::{add_manifest, store_layer, write_image_raw, Expected, Tee};
 
 /// What an archive given to `import` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,20 @@ fn layout_blob(dir: &Path, file: &Path, digest: &str) -> Result<Vec<u8>, Failure
     Ok(bytes)
 }
 
+/// Check that the file `blob` of the archive `file` hashes to `digest`, reading it once.
+fn check_file_digest(blob: &Path, file: &Path, digest: &str) -> Result<(), Failure> {
+    let source =
+        File::open(blob).map_err(|_| bad(file, format!("the blob {digest} is missing")))?;
+    let (hex, _size, _sink) = Tee::new(source, io::sink()).finish(blob)?;
+    if format!("sha256:{hex}") != digest {
+        return Err(bad(
+            file,
+            format!("the blob {digest} does not match its digest (it hashes to sha256:{hex})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Import the OCI archive `file` as `name`.
 pub fn import_oci(store: &Store, file: &Path, name: &str) -> Result<Image, Failure> {
     let work = unpack_archive(store, file)?;
@@ -170,6 +184,8 @@ pub fn import_oci(store: &Store, file: &Path, name: &str) -> Result<Image, Failu
     for (number, layer) in layers.iter().enumerate() {
         check_digest(&layer.digest).map_err(|f| bad(file, f.what))?;
         let blob = dir.join("blobs/sha256").join(layer.hex());
+        // The digest first: a damaged layer is named as such, not as a bad gzip stream.
+        check_file_digest(&blob, file, &layer.digest)?;
         let what = format!("importing {name} ({}/{})", number + 1, layers.len());
         let expected = Some(Expected {
             digest: Some(&layer.digest),

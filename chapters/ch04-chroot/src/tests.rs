@@ -198,8 +198,20 @@ fn assert_refused(bytes: Vec<u8>, entry: &str) -> String {
         "import refuses as extraction does"
     );
     assert!(store.list().expect("list").is_empty());
-    let leftovers: Vec<_> = fs::read_dir(store.root()).expect("images").collect();
+    // The layout's skeleton may be there; no blob, no index entry, no partial file.
+    let leftovers: Vec<_> = fs::read_dir(store.root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.file_name())
+        .filter(|name| !["oci-layout", "blobs"].contains(&name.to_str().unwrap_or("")))
+        .collect();
     assert!(leftovers.is_empty(), "import left {leftovers:?}");
+    let blobs: Vec<_> = fs::read_dir(store.root().join("blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(blobs.is_empty(), "import left blobs {blobs:?}");
 
     let gzipped = scene.layer("hostile.tar.gz", &gzip(&bytes));
     let refused = import(&store, &gzipped, "hostile").expect_err("gzip import must refuse");
