@@ -104,9 +104,9 @@ fn checks() -> Vec<Check> {
         ),
                 Check::pillar(
             "images_import_and_export",
-            "images lists the store; export writes an image as a tar that import reads back",
-            "an image is nothing but tar layers and a manifest with their sha256 digests",
-            "import checks each entry with the same rules as extraction (extract::check); export unpacks first",
+            "images lists the store; export writes an OCI archive that import reads back",
+            "an image is tar layers, a config and a manifest, each named by its sha256 digest",
+            "import checks each entry with the same rules as extraction (extract::check); export writes the image's blobs as they are",
             images_import_and_export,
         ),
         Check::pillar(
