@@ -772,9 +772,12 @@ fn arg(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// One path of a tree: (type, mode, uid, gid, content).
+type Node = (String, u32, u32, u32, Vec<u8>);
+
 /// What a tree holds, path by path: type, mode, owner, size, and the content (a file's
 /// bytes, a symlink's target). mtimes are left out: tools set directories' differently.
-fn tree(root: &Path) -> Result<BTreeMap<PathBuf, (String, u32, u32, u32, Vec<u8>)>> {
+fn tree(root: &Path) -> Result<BTreeMap<PathBuf, Node>> {
     let mut found = BTreeMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
