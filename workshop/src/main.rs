@@ -109,7 +109,7 @@ fn setup_images() -> anyhow::Result<bool> {
     use boxcar::image::Store;
     use workshop::images::build_busybox;
     let store = Store::new(&boxcar::state::root());
-    if store.manifest("busybox").is_ok() {
+    if store.image("busybox").is_ok() {
         println!("busybox is already in {}", store.root().display());
         return Ok(true);
     }
