@@ -278,26 +278,28 @@ impl Store {
     /// A store in boxcar's format from before the OCI layout (`images/<name>/manifest.json`)
     /// is refused with what to do, rather than read wrongly.
     fn refuse_old_format(&self) -> Result<(), Failure> {
-        if self.root.join("oci-layout").exists() {
-            return Ok(());
-        }
-        let old = fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|entry| entry.path().join("manifest.json").is_file());
-        if !old {
+        if !self.is_old_format() {
             return Ok(());
         }
         Err(Failure::new(format!(
             "the image store {} is in boxcar's old format, not an OCI image layout",
             self.root.display()
         ))
-        .hint(format!(
-            "remove it (rm -rf {}) and run ./setup.sh again to rebuild busybox; \
-             import your own images again",
-            self.root.display()
-        )))
+        .hint(
+            "run ./setup.sh again: it moves the old store aside (images.before-oci) and \
+             rebuilds busybox; then import your own images again",
+        ))
+    }
+
+    /// Whether the store is in boxcar's format from before the OCI layout: no `oci-layout`,
+    /// and a directory with a `manifest.json` in it.
+    pub fn is_old_format(&self) -> bool {
+        !self.root.join("oci-layout").exists()
+            && fs::read_dir(&self.root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| entry.path().join("manifest.json").is_file())
     }
 }
 

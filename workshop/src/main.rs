@@ -108,7 +108,25 @@ enum Command {
 fn setup_images() -> anyhow::Result<bool> {
     use boxcar::image::Store;
     use workshop::images::build_busybox;
-    let store = Store::new(&boxcar::state::root());
+    let state_root = boxcar::state::root();
+    let store = Store::new(&state_root);
+    if store.is_old_format() {
+        // A store from before the OCI layout: kept, aside, for the images imported into it.
+        let aside = state_root.join("images.before-oci");
+        if aside.exists() {
+            anyhow::bail!(
+                "{} is in boxcar's old format and {} exists already: remove one of them",
+                store.root().display(),
+                aside.display()
+            );
+        }
+        std::fs::rename(store.root(), &aside)?;
+        println!(
+            "moved the image store in boxcar's old format to {} (its layers are the tar files \
+             in <name>/layers/: import them again); the store is now an OCI image layout",
+            aside.display()
+        );
+    }
     if store.image("busybox").is_ok() {
         println!("busybox is already in {}", store.root().display());
         return Ok(true);
