@@ -15,6 +15,12 @@
 #   --all                the full matrix, as `cargo test` runs it on a host: every chapter's
 #                        tests against every solution from that chapter on
 #   --timeout MIN        give up on the VM after MIN minutes (default 40)
+#   --runs FILE          run these instead, built by the caller: one line per run,
+#                        `TEST LABEL TEST_BINARY RUNTIME_BINARY` (`cargo boxcar mistakes --v2-vm`
+#                        runs its mistaken runtimes this way); failing runs are then results,
+#                        not an error
+#   --results DIR        copy each run's output (TEST-LABEL.out) and exit status (.code) there
+#   --verify-json        the checks print one JSON line each (BOXCAR_VERIFY=json), as for verify
 # With no option, run is CI's subset: chapters 01-03 on their own solutions, and chapter 03's
 # (cgroups) on every later solution too (see CI_CHAPTERS below).
 #
@@ -295,20 +301,10 @@ executables() {
     sed -n 's/.*"target":{[^}]*"name":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2/p'
 }
 
-cmd_run() {
-    local chapters="" runtimes="" all=0 timeout_min=40
-    local default=1
-    while [ $# -gt 0 ]; do
-        case "$1" in
-        --chapters) chapters="${2:?--chapters needs a list, e.g. 1,2,3}"; default=0; shift 2 ;;
-        --runtime | --runtimes) runtimes="${2:?--runtime needs a package, e.g. ch03-solution}"; default=0; shift 2 ;;
-        --all) all=1; default=0; shift ;;
-        --timeout) timeout_min="${2:?--timeout needs minutes}"; shift 2 ;;
-        *) die "unknown option $1 (see the top of $0)" ;;
-        esac
-    done
-    prepared || cmd_prepare
-
+# The (test chapter, runtime package) pairs `run` was asked for, built on the host: sets the
+# caller's `runs` (one line per run: TEST RUNTIME TEST_BINARY RUNTIME_BINARY).
+plan_and_build_runs() {
+    local chapters="$1" runtimes="$2" all="$3" default="$4"
     # Every solution chapter there is, by number.
     local solutions=() dir
     for dir in "$repo"/solutions/ch[0-9][0-9]-*; do
@@ -353,7 +349,7 @@ cmd_run() {
     fi
     [ "${#pairs[@]}" -gt 0 ] || die "nothing to run"
 
-    # Build on the host: the runtimes, the test binaries, the static probe.
+    # Build on the host: the runtimes and the test binaries.
     local packages=() tests=() pair
     local -A seen_package=() seen_test=()
     for pair in "${pairs[@]}"; do
@@ -369,6 +365,57 @@ cmd_run() {
     local built
     built="$(cd "$repo" && cargo build --locked --quiet --message-format=json-render-diagnostics "${packages[@]}" | executables)"
     built+=$'\n'"$(cd "$repo" && cargo test --locked --quiet --no-run --message-format=json-render-diagnostics -p workshop "${tests[@]}" | executables)"
+    for pair in "${pairs[@]}"; do
+        read -r chapter runtime <<<"$pair"
+        local test_bin runtime_bin
+        test_bin="$(awk -v n="$(printf 'ch%02d' "$chapter")" '$1 == n && $2 ~ /\/deps\// {print $2}' <<<"$built" | head -n 1)"
+        runtime_bin="$(awk -v n="$runtime" '$1 == n && $2 !~ /\/deps\// {print $2}' <<<"$built" | head -n 1)"
+        [ -x "$test_bin" ] || die "no test binary for chapter $chapter"
+        [ -x "$runtime_bin" ] || die "no binary for $runtime"
+        runs+="$(printf 'ch%02d' "$chapter") $runtime $test_bin $runtime_bin"$'\n'
+    done
+}
+
+# A --runs file, checked: four fields a line, a label fit for a file name, binaries that run.
+check_runs_file() {
+    local file="$1" test label test_bin runtime_bin extra
+    [ -s "$file" ] || die "--runs $file: no such file, or it is empty"
+    while read -r test label test_bin runtime_bin extra; do
+        if [ -z "$runtime_bin" ] || [ -n "$extra" ]; then
+            die "--runs $file: each line is TEST LABEL TEST_BINARY RUNTIME_BINARY"
+        fi
+        [[ "$test$label" =~ ^[A-Za-z0-9._-]+$ ]] || die "--runs $file: '$test $label' is not a plain name"
+        if [ ! -x "$test_bin" ] || [ ! -x "$runtime_bin" ]; then
+            die "--runs $file: $test_bin or $runtime_bin is not executable"
+        fi
+        printf '%s %s %s %s\n' "$test" "$label" "$test_bin" "$runtime_bin"
+    done <"$file"
+}
+
+cmd_run() {
+    local chapters="" runtimes="" all=0 timeout_min=40
+    local default=1 runs_file="" results="" verify_mode=
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --chapters) chapters="${2:?--chapters needs a list, e.g. 1,2,3}"; default=0; shift 2 ;;
+        --runtime | --runtimes) runtimes="${2:?--runtime needs a package, e.g. ch03-solution}"; default=0; shift 2 ;;
+        --all) all=1; default=0; shift ;;
+        --timeout) timeout_min="${2:?--timeout needs minutes}"; shift 2 ;;
+        --runs) runs_file="${2:?--runs needs a file}"; default=0; shift 2 ;;
+        --results) results="${2:?--results needs a directory}"; shift 2 ;;
+        --verify-json) verify_mode=json; shift ;;
+        *) die "unknown option $1 (see the top of $0)" ;;
+        esac
+    done
+    prepared || cmd_prepare
+
+    local runs=""
+    if [ -z "$runs_file" ]; then
+        plan_and_build_runs "$chapters" "$runtimes" "$all" "$default"
+    else
+        runs="$(check_runs_file "$runs_file")"
+    fi
+    # The static probe every check runs inside its containers.
     local probe
     probe="$(cd "$repo" && cargo rustc --locked --quiet --message-format=json-render-diagnostics -p boxcar-probe \
         --target-dir "$target_dir/static" -- -C target-feature=+crt-static | executables | awk '{print $2}' | head -n 1)"
@@ -379,18 +426,8 @@ cmd_run() {
     job="$(mktemp -d "${TMPDIR:-/tmp}/boxcar-v2vm.XXXXXX")"
     # shellcheck disable=SC2064 # expand now: $job is this run's own directory
     trap "rm -rf '$job'" EXIT
-    local runs=""
-    for pair in "${pairs[@]}"; do
-        read -r chapter runtime <<<"$pair"
-        local test_bin runtime_bin
-        test_bin="$(awk -v n="$(printf 'ch%02d' "$chapter")" '$1 == n && $2 ~ /\/deps\// {print $2}' <<<"$built" | head -n 1)"
-        runtime_bin="$(awk -v n="$runtime" '$1 == n && $2 !~ /\/deps\// {print $2}' <<<"$built" | head -n 1)"
-        [ -x "$test_bin" ] || die "no test binary for chapter $chapter"
-        [ -x "$runtime_bin" ] || die "no binary for $runtime"
-        runs+="$(printf 'ch%02d' "$chapter") $runtime $test_bin $runtime_bin"$'\n'
-    done
-    printf '%s' "$runs" >"$job/runs"
-    write_guest_script "$job/guest.sh" "$probe"
+    printf '%s\n' "${runs%$'\n'}" >"$job/runs"
+    write_guest_script "$job/guest.sh" "$probe" "$verify_mode"
 
     local kver
     kver="$(kernel_version)"
@@ -417,11 +454,23 @@ cmd_run() {
     if [ ! -f "$job/cgroups" ] || [ ! -f "$job/done" ]; then
         die "the guest produced no results (QEMU exit status $status)"
     fi
+    if [ -n "$results" ]; then
+        mkdir -p "$results"
+        cp "$job"/*.out "$job"/*.code "$results"/ 2>/dev/null || true
+    fi
     local failed=0 code
     while read -r test runtime _ _; do
         code="$(cat "$job/$test-$runtime.code" 2>/dev/null || echo none)"
         local counts
         counts="$(grep -E '^test result:' "$job/$test-$runtime.out" 2>/dev/null | tail -n 1 | sed 's/^test result: //' || true)"
+        if [ -n "$verify_mode" ] && [ "$code" = 0 ]; then
+            # In verify's mode the checks' verdicts are in their JSON lines, not the exit status.
+            local checks failing
+            checks="$(grep -c '^{' "$job/$test-$runtime.out" || true)"
+            failing="$(grep -c '"passed":false' "$job/$test-$runtime.out" || true)"
+            counts="$checks checks, $failing failed"
+            [ "$failing" = 0 ] || code="0, but $failing checks failed"
+        fi
         if [ "$code" = 0 ]; then
             printf '  ok      %s checks on %s: %s\n' "$test" "$runtime" "$counts"
         else
@@ -431,6 +480,11 @@ cmd_run() {
     done <"$job/runs"
     if [ "$(cat "$job/cgroups")" != "cgroup2-only" ]; then
         die "the guest's cgroups were not pure v2: $(cat "$job/cgroups")"
+    fi
+    if [ -n "$runs_file" ]; then
+        # The caller's runs may be meant to fail (a mistaken runtime): it reads the results.
+        say "$failed of $(wc -l <"$job/runs") runs had a failing check"
+        return 0
     fi
     [ "$failed" = 0 ] || die "$failed of $(wc -l <"$job/runs") test runs failed on cgroup v2"
     say "all $(wc -l <"$job/runs") test runs passed on a pure cgroup v2 kernel"
@@ -449,7 +503,7 @@ tmp_tops() {
 
 # The guest's stage two: runs as PID 1 on the overlay root, then powers the VM off.
 write_guest_script() {
-    local file="$1" probe="$2" keep_tmp
+    local file="$1" probe="$2" verify_mode="$3" keep_tmp
     local -a binaries
     mapfile -t binaries < <(awk '{print $3; print $4}' "$job/runs")
     keep_tmp="$(tmp_tops "$repo" "$probe" "$cache" "${binaries[@]}")"
@@ -459,6 +513,8 @@ write_guest_script() {
             "$cache/root/lib/modules" "${EXTRA_MODULES[*]}" "$GUEST_RUN_TIMEOUT"
         # insta finds the snapshots from the workspace root; there is no cargo to ask in the VM.
         printf 'export INSTA_WORKSPACE_ROOT=%q\n' "$repo"
+        # verify's mode: the checks print one JSON line each, for a caller that reads them.
+        [ -z "$verify_mode" ] || printf 'export BOXCAR_VERIFY=%q\n' "$verify_mode"
         # The guest mounts a tmpfs of its own on /tmp, which hides the host's: whatever the run
         # needs from under the host's /tmp (a clone there, its target dir) is bound back.
         printf 'KEEP_TMP=%q\n' "$keep_tmp"

@@ -27,21 +27,30 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the OCI runtime spec (config.json) that `run` with the same flags would use.
     Spec(Box<RunArgs>),
-    /// List the images in the store, with their sizes.
+    /// List the images in the store, like `docker images`.
     Images,
-    /// Import a tar or tar.gz root filesystem as an image.
+    /// Import an image: an OCI archive, a `docker save` tarball, or a root filesystem tar.
     Import {
-        /// The archive, e.g. an Alpine minirootfs or a debootstrap tarball.
+        /// The archive: `skopeo copy … oci-archive:F`, `docker save`, an Alpine minirootfs…
         file: std::path::PathBuf,
         /// The image's name.
         name: String,
     },
-    /// Write an image's root filesystem as one tar.
+    /// Write an image as an OCI archive (or, with --rootfs, its root filesystem as one tar).
     Export {
         /// The image's name.
         name: String,
-        /// Where to write the tar.
+        /// Where to write the archive.
         file: std::path::PathBuf,
+        /// Write the image's files flattened into one tar, as `docker export` does.
+        #[arg(long)]
+        rootfs: bool,
+    },
+    /// Print an image's config (its command, environment, working directory, layers); from
+    /// chapter 08 on, a container's record, state and config.json when NAME is a container.
+    Inspect {
+        /// The image's (or, from chapter 08, the container's) name.
+        name: String,
     },
     /// List containers (running ones; all with -a).
     Ps {
@@ -125,11 +134,6 @@ pub enum Command {
         /// The container's id or name.
         container: String,
     },
-    /// Print a container's record, its instance's state and its config.json.
-    Inspect {
-        /// The container's id or name.
-        container: String,
-    },
 }
 
 /// Subcommands other than `run`, with the chapter that brings them.
@@ -137,6 +141,7 @@ pub const SUBCOMMANDS: &[(&str, u8, &str)] = &[
     ("images", 4, "images"),
     ("import", 4, "images"),
     ("export", 4, "images"),
+    ("inspect", 4, "images"),
     ("ps", 6, "overlayfs"),
     ("diff", 6, "overlayfs"),
     ("commit", 6, "overlayfs"),
@@ -147,7 +152,6 @@ pub const SUBCOMMANDS: &[(&str, u8, &str)] = &[
     ("restart", 8, "the stoppable runtime"),
     ("exec", 8, "the stoppable runtime"),
     ("logs", 8, "the stoppable runtime"),
-    ("inspect", 8, "the stoppable runtime"),
 ];
 
 /// Flags of subcommands other than `run`, with the chapter that brings them.
@@ -197,6 +201,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "rootfs")]
     pub image: Option<String>,
 
+    /// Run this instead of the image's Entrypoint (the command then replaces its Cmd).
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+
+    /// Run as this user: NAME, UID, NAME:GROUP or UID:GID, looked up in the image.
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
     /// Run from this directory as the root filesystem.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<String>,
@@ -225,8 +237,8 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
 
-    /// The command to run and its arguments.
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    /// The command to run and its arguments (default: the image's Entrypoint and Cmd).
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
 
@@ -243,6 +255,8 @@ pub const FLAGS: &[(&str, u8, &str)] = &[
     ("stats", 3, "cgroups"),
     ("image", 4, "images and chroot"),
     ("rootfs", 4, "images and chroot"),
+    ("entrypoint", 4, "images and chroot"),
+    ("user", 4, "images and chroot"),
     ("volumes", 5, "pivot_root"),
     ("read_only", 5, "pivot_root"),
     ("rm", 6, "overlayfs"),

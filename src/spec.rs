@@ -80,6 +80,26 @@ pub struct HostConfig {
     /// `-d`: start in the background and print the id (chapter 08).
     #[serde(default)]
     pub detach: bool,
+    /// What the flags asked of the process, kept beside the spec's process (which they
+    /// made): chapter 04 merges an image's config under them, a flag winning over the
+    /// image as in docker.
+    #[serde(default)]
+    pub asked: Asked,
+}
+
+/// The process as `run`'s flags asked for it, before an image's config fills the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asked {
+    /// The command after the flags; empty: the image's.
+    pub command: Vec<String>,
+    /// `--entrypoint`.
+    pub entrypoint: Option<String>,
+    /// `-e`, each as `K=V`, in order.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
 }
 
 impl Container {
@@ -108,6 +128,16 @@ impl Container {
                 remove: args.rm,
                 stats: args.stats,
                 detach: args.detach,
+                asked: Asked {
+                    command: args.command.clone(),
+                    entrypoint: args.entrypoint.clone(),
+                    env: flag_env(args)?
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect(),
+                    workdir: args.workdir.clone(),
+                    user: args.user.clone(),
+                },
             },
             id,
             spec,
@@ -206,16 +236,26 @@ fn process(args: &RunArgs, hostname: &str) -> Result<Process, Failure> {
     if let Some(arg) = args.command.iter().find(|arg| arg.contains('\0')) {
         return Err(nul_byte("an argument", arg));
     }
+    for (flag, value) in [("--entrypoint", &args.entrypoint), ("--user", &args.user)] {
+        if let Some(value) = value.as_ref().filter(|value| value.contains('\0')) {
+            return Err(nul_byte(flag, value));
+        }
+    }
+    // An image brings its own command (chapter 04 merges it in); without one, it is ours.
+    if args.command.is_empty() && args.image.is_none() && args.entrypoint.is_none() {
+        return Err(Failure::new("no command to run").hint(
+            "give it after the flags, e.g. run -- sh -c 'echo hi'; with --image, the \
+             image's own command runs when none is given",
+        ));
+    }
     let mut vars = vec![
         ("PATH".to_string(), DEFAULT_PATH.to_string()),
         ("HOSTNAME".to_string(), hostname.to_string()),
         ("HOME".to_string(), "/root".to_string()),
     ];
-    for entry in &args.env {
-        if let Some((key, value)) = parse_env(entry)? {
-            vars.retain(|(k, _)| *k != key);
-            vars.push((key, value));
-        }
+    for (key, value) in flag_env(args)? {
+        vars.retain(|(k, _)| *k != key);
+        vars.push((key, value));
     }
     let cwd = match &args.workdir {
         Some(dir) if dir.contains('\0') => return Err(nul_byte("-w", dir)),
@@ -230,7 +270,13 @@ fn process(args: &RunArgs, hostname: &str) -> Result<Process, Failure> {
     };
     let mut process = Process::default();
     process
-        .set_args(Some(args.command.clone()))
+        .set_args(Some(
+            args.entrypoint
+                .iter()
+                .chain(&args.command)
+                .cloned()
+                .collect(),
+        ))
         .set_env(Some(vars.iter().map(|(k, v)| format!("{k}={v}")).collect()))
         .set_cwd(cwd.into())
         // Until chapter 09 the container's root keeps every capability and may gain
@@ -239,6 +285,15 @@ fn process(args: &RunArgs, hostname: &str) -> Result<Process, Failure> {
         .set_rlimits(None)
         .set_no_new_privileges(None);
     Ok(process)
+}
+
+/// The `-e` flags, in order, as (name, value); a `-e K` whose K is unset here is dropped.
+fn flag_env(args: &RunArgs) -> Result<Vec<(String, String)>, Failure> {
+    let mut vars = Vec::new();
+    for entry in &args.env {
+        vars.extend(parse_env(entry)?);
+    }
+    Ok(vars)
 }
 
 /// `-e K=V` sets a variable; `-e K` copies K from the runtime's environment if it is set.

@@ -4,7 +4,9 @@
 //! Run: `cargo test --test ch04` (every solution from chapter 04 on), or
 //! `cargo boxcar verify 4` (your chapters/ch04, with explanations).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use boxcar::image::Store;
@@ -102,10 +104,31 @@ fn checks() -> Vec<Check> {
         ),
                 Check::pillar(
             "images_import_and_export",
-            "images lists the store; export writes an image as a tar that import reads back",
-            "an image is nothing but tar layers and a manifest with their sha256 digests",
-            "import checks each entry with the same rules as extraction (extract::check); export unpacks first",
+            "images lists the store; export writes an OCI archive that import reads back",
+            "an image is tar layers, a config and a manifest, each named by its sha256 digest",
+            "import checks each entry with the same rules as extraction (extract::check); export writes the image's blobs as they are",
             images_import_and_export,
+        ),
+        Check::pillar(
+            "skopeo_and_umoci_read_the_store",
+            "skopeo copies an image of the store to oci-archive: and dir: and back, and umoci unpacks it into the same tree as ours",
+            "the store is an OCI image layout: index.json names each image, blobs/sha256 holds manifests, configs and layers by digest",
+            "Store writes oci-layout, index.json (ref.name annotation) and blobs; export writes the layout in a tar; import keeps blobs byte for byte",
+            skopeo_and_umoci_read_the_store,
+        ),
+        Check::pillar(
+            "an_images_config_runs_and_flags_override_it",
+            "an image made by umoci with Entrypoint, Cmd, Env, WorkingDir and User runs with them, and -e, -w, --user, --entrypoint and a command override them; a docker-archive imports and runs",
+            "an image is files and a config: docker runs the image's own command, in its directory, as its user, with its environment",
+            "image_config::merge under the flags; user::resolve in the image's /etc/passwd; user::switch setgroups, setgid, setuid in the child",
+            an_images_config_runs_and_flags_override_it,
+        ),
+        Check::baseline(
+            "bad_images_are_one_clear_line",
+            "a blob that does not match its digest, an unknown media type, an index with no image for this platform, a zstd layer, two images of one name: one line, exit 125, no image and no blob left",
+            "an image comes from outside: every digest is checked before anything is named",
+            "archive::import_oci checks each blob (layout_blob, store_layer's Expected); Store::find refuses two entries of one name",
+            bad_images_are_one_clear_line,
         ),
         Check::pillar(
             "a_layer_changed_after_import_is_refused",
@@ -403,7 +426,7 @@ fn hostile_tarballs_are_refused(ctx: &Ctx) -> Result<()> {
         "a file climbed out with ..: {evil:?}"
     );
     ensure!(
-        Store::new(ctx.root()).list().is_empty(),
+        Store::new(ctx.root()).list()?.is_empty(),
         "a refused image was listed"
     );
     workshop::assert_snapshot!("hostile_tarballs", lines.join("\n"));
@@ -435,15 +458,21 @@ fn images_import_and_export(ctx: &Ctx) -> Result<()> {
 
 fn a_layer_changed_after_import_is_refused(ctx: &Ctx) -> Result<()> {
     ctx.build_images()?;
-    // A copy of busybox, so the shared images stay intact; then one byte of its blob flipped.
+    // A copy of busybox's files in a layer of its own (an OCI export would share busybox's
+    // blob); then one byte of its blob flipped.
     let exported = ctx.root().join("busybox.tar");
-    ctx.run(&["export", "busybox", &exported.display().to_string()])?
-        .expect_code(0)?;
+    ctx.run(&[
+        "export",
+        "--rootfs",
+        "busybox",
+        &exported.display().to_string(),
+    ])?
+    .expect_code(0)?;
     ctx.run(&["import", &exported.display().to_string(), "tampered"])?
         .expect_code(0)?;
     let store = Store::new(ctx.root());
-    let manifest = store.manifest("tampered")?;
-    let blob = store.layer_path("tampered", &manifest.layers[0]);
+    let image = store.image("tampered")?;
+    let blob = store.blob_path(&image.layers[0].digest);
     let mut bytes = std::fs::read(&blob)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -523,7 +552,7 @@ fn entries_linux_cannot_make_are_refused_by_name(ctx: &Ctx) -> Result<()> {
         std::fs::remove_file(&tarball)?;
     }
     ensure!(
-        Store::new(ctx.root()).list().is_empty(),
+        Store::new(ctx.root()).list()?.is_empty(),
         "a refused image was listed"
     );
     Ok(())
@@ -718,5 +747,424 @@ fn a_tree_deeper_than_ulimit_n_is_removed(ctx: &Ctx) -> Result<()> {
     );
     let left = container_dirs(ctx.root());
     ensure!(left.is_empty(), "the container was not removed: {left:?}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The OCI image format, with the ecosystem's own tools.
+
+/// Run a host tool (skopeo, umoci) to the end; it must exist: ./setup.sh installs both.
+fn tool(ctx: &Ctx, program: &str, args: &[&str]) -> Result<testing::Outcome> {
+    let mut command = std::process::Command::new(program);
+    command.args(args).current_dir(ctx.root());
+    let outcome = ctx.run_command(command).with_context(|| {
+        format!("cannot run {program}: apt-get install skopeo umoci (./setup.sh does it)")
+    })?;
+    ensure!(
+        outcome.code == Some(0),
+        "{program} {args:?} failed\n{}",
+        outcome.printed()
+    );
+    Ok(outcome)
+}
+
+fn arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// One path of a tree: (type, mode, uid, gid, content).
+type Node = (String, u32, u32, u32, Vec<u8>);
+
+/// What a tree holds, path by path: type, mode, owner, size, and the content (a file's
+/// bytes, a symlink's target). mtimes are left out: tools set directories' differently.
+fn tree(root: &Path) -> Result<BTreeMap<PathBuf, Node>> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let (kind, content) = if meta.is_symlink() {
+                (
+                    "symlink",
+                    std::fs::read_link(&path)?
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
+            } else if meta.is_dir() {
+                pending.push(path.clone());
+                ("dir", Vec::new())
+            } else if meta.is_file() {
+                ("file", std::fs::read(&path)?)
+            } else {
+                ("other", Vec::new())
+            };
+            let relative = path.strip_prefix(root)?.to_path_buf();
+            found.insert(
+                relative,
+                (
+                    kind.to_string(),
+                    meta.mode() & 0o7777,
+                    meta.uid(),
+                    meta.gid(),
+                    content,
+                ),
+            );
+        }
+    }
+    Ok(found)
+}
+
+fn skopeo_and_umoci_read_the_store(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let layout = format!("oci:{}:busybox", arg(store.root()));
+    let archive = ctx.root().join("busybox-oci.tar");
+    let dir = ctx.root().join("busybox-dir");
+    tool(
+        ctx,
+        "skopeo",
+        &["copy", &layout, &format!("oci-archive:{}", arg(&archive))],
+    )?;
+    tool(
+        ctx,
+        "skopeo",
+        &["copy", &layout, &format!("dir:{}", arg(&dir))],
+    )?;
+    // And back: skopeo's archive, and the dir: copy turned into one, import and run.
+    let from_dir = ctx.root().join("from-dir.tar");
+    tool(
+        ctx,
+        "skopeo",
+        &[
+            "copy",
+            &format!("dir:{}", arg(&dir)),
+            &format!("oci-archive:{}", arg(&from_dir)),
+        ],
+    )?;
+    for (file, name) in [(&archive, "viaskopeo"), (&from_dir, "viadir")] {
+        ctx.run(&["import", &arg(file), name])?.expect_code(0)?;
+        let outcome = ctx.run(&["run", "--image", name, "--", "cat", "/etc/os-release"])?;
+        outcome.expect_code(0)?;
+        ensure!(
+            outcome.stdout.contains("boxcar-busybox"),
+            "{}",
+            outcome.printed()
+        );
+    }
+    let ours = store.image("busybox")?;
+    let back = store.image("viaskopeo")?;
+    ensure!(
+        back.descriptor.digest() == ours.descriptor.digest(),
+        "the round trip changed the manifest: {} became {}",
+        ours.descriptor.digest(),
+        back.descriptor.digest()
+    );
+    // Our export is an archive skopeo reads too.
+    let exported = ctx.root().join("exported.tar");
+    ctx.run(&["export", "busybox", &arg(&exported)])?
+        .expect_code(0)?;
+    let inspected = tool(
+        ctx,
+        "skopeo",
+        &["inspect", &format!("oci-archive:{}", arg(&exported))],
+    )?;
+    ensure!(
+        inspected.stdout.contains(&ours.layers[0].digest),
+        "skopeo does not see our layer in the export:\n{}",
+        inspected.stdout
+    );
+    // umoci unpacks an image of the store into the same tree as our extraction.
+    let copy = ctx.root().join("layout-copy");
+    copy_tree(store.root(), &copy)?;
+    let bundle = ctx.root().join("bundle");
+    tool(
+        ctx,
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:probe", arg(&copy)),
+            &arg(&bundle),
+        ],
+    )?;
+    let mine = ctx.root().join("mine");
+    ch04_solution::unpack::unpack(&store, "probe", &mine)?;
+    let (theirs, ours) = (tree(&bundle.join("rootfs"))?, tree(&mine)?);
+    ensure!(
+        theirs.len() > 100,
+        "umoci unpacked only {} entries",
+        theirs.len()
+    );
+    let differ: Vec<_> = theirs
+        .iter()
+        .filter(|(path, what)| ours.get(*path) != Some(what))
+        .map(|(path, _)| path)
+        .chain(ours.keys().filter(|path| !theirs.contains_key(*path)))
+        .take(5)
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "umoci's tree and ours differ at {differ:?}"
+    );
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+fn an_images_config_runs_and_flags_override_it(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    // umoci makes the image: busybox's files repacked, then its config set.
+    let layout = ctx.root().join("umoci-layout");
+    copy_tree(store.root(), &layout)?;
+    let bundle = ctx.root().join("bundle");
+    let at = |tag: &str| format!("{}:{tag}", arg(&layout));
+    tool(
+        ctx,
+        "umoci",
+        &["unpack", "--image", &at("busybox"), &arg(&bundle)],
+    )?;
+    std::fs::write(
+        bundle.join("rootfs/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:4242:4343:app:/home/app:/bin/sh\n",
+    )?;
+    std::fs::write(
+        bundle.join("rootfs/etc/group"),
+        "root:x:0:\napp:x:4343:\nextra:x:77:app\n",
+    )?;
+    tool(
+        ctx,
+        "umoci",
+        &["repack", "--image", &at("base"), &arg(&bundle)],
+    )?;
+    let script = "echo $GREETING; id -u; id -g; id -G; pwd; echo $HOME";
+    tool(
+        ctx,
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &at("base"),
+            "--tag",
+            "app",
+            "--config.entrypoint",
+            "/bin/sh",
+            "--config.entrypoint",
+            "-c",
+            "--config.cmd",
+            script,
+            "--config.env",
+            "GREETING=hello",
+            "--config.workingdir",
+            "/tmp",
+            "--config.user",
+            "app",
+        ],
+    )?;
+    let archive = ctx.root().join("app.tar");
+    tool(
+        ctx,
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}", at("app")),
+            &format!("oci-archive:{}", arg(&archive)),
+        ],
+    )?;
+    ctx.run(&["import", &arg(&archive), "app"])?
+        .expect_code(0)?;
+    let lines = |args: &[&str]| -> Result<Vec<String>> {
+        let outcome = ctx.run(args)?;
+        outcome.expect_code(0)?;
+        Ok(outcome.stdout.lines().map(String::from).collect())
+    };
+    let own = lines(&["run", "--image", "app"])?;
+    ensure!(
+        own == ["hello", "4242", "4343", "4343 77", "/tmp", "/home/app"],
+        "the image's own command, env, user (groups from its /etc/group), dir and HOME: {own:?}"
+    );
+    let overridden = lines(&[
+        "run",
+        "--image",
+        "app",
+        "-e",
+        "GREETING=bye",
+        "-w",
+        "/",
+        "--user",
+        "0:0",
+    ])?;
+    ensure!(
+        overridden == ["bye", "0", "0", "0", "/", "/root"],
+        "-e, -w and --user win over the image: {overridden:?}"
+    );
+    let command = lines(&["run", "--image", "app", "--", "echo replaced; id -un"])?;
+    ensure!(
+        command == ["replaced", "app"],
+        "a command replaces Cmd only: {command:?}"
+    );
+    let entry = lines(&[
+        "run",
+        "--image",
+        "app",
+        "--entrypoint",
+        "/bin/echo",
+        "--",
+        "entry",
+    ])?;
+    ensure!(
+        entry == ["entry"],
+        "--entrypoint replaces the Entrypoint: {entry:?}"
+    );
+    let ghost = ctx.run(&["run", "--image", "app", "--user", "ghost", "--", "true"])?;
+    ghost.expect_code(125)?;
+    ensure!(
+        ghost.one_error_line()?.contains("ghost"),
+        "{}",
+        ghost.printed()
+    );
+    // skopeo's docker-archive (docker save's format) imports and runs too.
+    let docker = ctx.root().join("docker.tar");
+    tool(
+        ctx,
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}", at("app")),
+            &format!("docker-archive:{}:app:latest", arg(&docker)),
+        ],
+    )?;
+    ctx.run(&["import", &arg(&docker), "fromdocker"])?
+        .expect_code(0)?;
+    let docker_run = lines(&["run", "--image", "fromdocker"])?;
+    ensure!(
+        docker_run == own,
+        "the docker-archive runs otherwise: {docker_run:?}"
+    );
+    Ok(())
+}
+
+/// The blobs of a store, and anything half-written in it.
+fn store_state(ctx: &Ctx) -> Vec<String> {
+    let images = ctx.root().join("images");
+    let mut found: Vec<String> = listing(&images.join("blobs/sha256"));
+    found.extend(
+        listing(&images)
+            .into_iter()
+            .filter(|path| path.contains(".partial-")),
+    );
+    found
+}
+
+fn bad_images_are_one_clear_line(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let good = ctx.root().join("good");
+    tool(
+        ctx,
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}:busybox", arg(store.root())),
+            &format!("oci:{}:busybox", arg(&good)),
+        ],
+    )?;
+    let image = store.image("busybox")?;
+    let index_of = |dir: &Path| -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(
+            dir.join("index.json"),
+        )?)?)
+    };
+    // Each case: a copy of the good layout, broken one way, tarred as an OCI archive.
+    let case = |name: &str, breaking: &dyn Fn(&Path) -> Result<()>| -> Result<PathBuf> {
+        let dir = ctx.root().join(name);
+        copy_tree(&good, &dir)?;
+        breaking(&dir)?;
+        let file = ctx.root().join(format!("{name}.tar"));
+        let mut builder = tar::Builder::new(std::fs::File::create(&file)?);
+        builder.append_dir_all(".", &dir)?;
+        builder.finish()?;
+        Ok(file)
+    };
+    let layer = image.layers[0].hex().to_string();
+    let cases = [
+        case("mismatch", &|dir| {
+            let blob = dir.join("blobs/sha256").join(&layer);
+            let mut bytes = std::fs::read(&blob)?;
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 1;
+            Ok(std::fs::write(blob, bytes)?)
+        })?,
+        case("unknown", &|dir| {
+            let mut index = index_of(dir)?;
+            index["manifests"][0]["mediaType"] = "application/x-mystery".into();
+            Ok(std::fs::write(dir.join("index.json"), index.to_string())?)
+        })?,
+        case("otherarch", &|dir| {
+            let mut index = index_of(dir)?;
+            let mut entry = index["manifests"][0].clone();
+            entry["platform"] = serde_json::json!({"architecture": "s390x", "os": "linux"});
+            index["manifests"] = serde_json::json!([entry.clone(), entry]);
+            index["manifests"][1]["platform"]["architecture"] = "riscv64".into();
+            Ok(std::fs::write(dir.join("index.json"), index.to_string())?)
+        })?,
+    ];
+    let zstd = ctx.root().join("layer.tar.zst");
+    std::fs::write(&zstd, [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0])?;
+    let before = store_state(ctx);
+    let expected = [
+        (&cases[0], "does not match"),
+        (&cases[1], "unknown media type"),
+        (&cases[2], "none is for linux/"),
+        (&zstd, "zstd"),
+    ];
+    for (file, says) in expected {
+        let outcome = ctx.run(&["import", &arg(file), "bad"])?;
+        outcome.expect_code(125)?;
+        let line = outcome.one_error_line()?;
+        ensure!(line.contains(says), "expected {says:?} in: {line}");
+        ensure!(
+            store.image("bad").is_err(),
+            "{} made an image",
+            file.display()
+        );
+        ensure!(
+            store_state(ctx) == before,
+            "{} left blobs or partial files behind",
+            file.display()
+        );
+    }
+    // Two entries of one name in our index.json: ambiguous, refused.
+    let index_path = store.root().join("index.json");
+    let mut index = index_of(store.root())?;
+    let twin = index["manifests"][0].clone();
+    index["manifests"]
+        .as_array_mut()
+        .context("manifests")?
+        .push(twin);
+    std::fs::write(&index_path, index.to_string())?;
+    let name = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .context("a name")?
+        .to_string();
+    let outcome = ctx.run(&["run", "--image", &name, "--", "true"])?;
+    outcome.expect_code(125)?;
+    ensure!(
+        outcome.one_error_line()?.contains("ambiguous"),
+        "{}",
+        outcome.printed()
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use boxcar::image::Store;
+use ch04_solution::import::rootfs_config;
 use sha2::{Digest, Sha256};
 use workshop::testing::{self, Check, Ctx};
 
@@ -36,8 +37,15 @@ fn checks() -> Vec<Check> {
             "commit_makes_a_new_image",
             "commit makes an image of the container: its added file is there and its deleted one is gone",
             "the upper layer written as a tar (whiteouts back to .wh. files) is one more layer on the image",
-            "changes::write_layer, then chapter 04's import::import_layers",
+            "changes::write_layer, then chapter 04's import::store_layer and write_image",
             commit_makes_a_new_image,
+        ),
+        Check::pillar(
+            "commit_writes_an_oci_image_skopeo_reads",
+            "commit writes an OCI image: skopeo sees the base's layers (the same blobs, not copies) plus one, and a config with the container's command, env and working directory; config.json shows the merged process",
+            "an image is a manifest (config + layers) named in index.json: docker commit's shape, readable by every OCI tool",
+            "commands::commit: base.layers + the new layer, committed_runtime from the container's config.json",
+            commit_writes_an_oci_image_skopeo_reads,
         ),
         Check::pillar(
             "whiteouts_and_opaque_directories",
@@ -316,6 +324,88 @@ fn commit_makes_a_new_image(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+fn commit_writes_an_oci_image_skopeo_reads(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let store = Store::new(ctx.root());
+    let blobs = || std::fs::read_dir(store.root().join("blobs/sha256")).map(|d| d.count());
+    let before = blobs()?;
+    let script = "echo made > made; echo ran";
+    ctx.run(&[
+        "run",
+        "--name",
+        "maker",
+        "--image",
+        "busybox",
+        "-e",
+        "COLOR=blue",
+        "-w",
+        "/tmp",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ])?
+    .expect_code(0)?;
+    // config.json is the merged process: the image's PATH, the flag's env and directory.
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        ctx.root()
+            .join("containers")
+            .join(id_of(ctx, "maker")?)
+            .join("config.json"),
+    )?)?;
+    let env = config["process"]["env"].to_string();
+    ensure!(
+        env.contains("COLOR=blue") && env.contains("PATH=") && config["process"]["cwd"] == "/tmp",
+        "config.json's process: {}",
+        config["process"]
+    );
+    ctx.run(&["commit", "maker", "made"])?.expect_code(0)?;
+    ensure!(
+        blobs()? == before + 3,
+        "commit should add three blobs (layer, config, manifest), not copy the base's: {before} -> {}",
+        blobs()?
+    );
+    let layout = format!("oci:{}:made", store.root().display());
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", &layout]);
+    let inspect = ctx
+        .run_command(command)
+        .context("skopeo: apt-get install skopeo (./setup.sh does it)")?;
+    inspect.expect_code(0)?;
+    let inspected: serde_json::Value = serde_json::from_str(&inspect.stdout)?;
+    let busybox = store.image("busybox")?;
+    let layers: Vec<String> = inspected["Layers"]
+        .as_array()
+        .context("Layers")?
+        .iter()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect();
+    ensure!(
+        layers.len() == busybox.layers.len() + 1 && layers[0] == busybox.layers[0].digest,
+        "skopeo sees layers {layers:?}"
+    );
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", "--config", &layout]);
+    let config = ctx.run_command(command)?;
+    config.expect_code(0)?;
+    let config: serde_json::Value = serde_json::from_str(&config.stdout)?;
+    let runtime = &config["config"];
+    ensure!(
+        runtime["Cmd"] == serde_json::json!(["/bin/sh", "-c", script])
+            && runtime["WorkingDir"] == "/tmp"
+            && runtime["Env"].to_string().contains("COLOR=blue"),
+        "the committed config: {runtime}"
+    );
+    // And the committed image runs its command by default, where it ran.
+    let outcome = ctx.run(&["run", "--rm", "--image", "made", "--", "cat", "made"])?;
+    outcome.expect_code(0)?;
+    ensure!(outcome.stdout == "made\n", "{}", outcome.printed());
+    let outcome = ctx.run(&["run", "--rm", "--image", "made"])?;
+    outcome.expect_code(0)?;
+    ensure!(outcome.stdout == "ran\n", "{}", outcome.printed());
+    Ok(())
+}
+
 /// A plain tar layer of (path, contents) files; a path ending in / is a directory.
 fn layer(path: &Path, files: &[&str]) -> Result<()> {
     let mut builder = tar::Builder::new(std::fs::File::create(path)?);
@@ -347,14 +437,14 @@ fn whiteouts_and_opaque_directories(ctx: &Ctx) -> Result<()> {
         &upper,
         &["a/", "a/.wh.gone", "dir/", "dir/.wh..wh..opq", "dir/new"],
     )?;
-    let busybox = store.manifest("busybox")?;
+    let busybox = store.image("busybox")?;
     let mut layers: Vec<PathBuf> = busybox
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.extend([lower, upper]);
-    ch04_solution::import::import_layers(&store, "layered", &layers)?;
+    ch04_solution::import::import_layers(&store, "layered", &layers, rootfs_config())?;
     let outcome = ctx.run(&[
         "run", "--rm", "--image", "layered", "--", "find", "/a", "/dir",
     ])?;
@@ -521,14 +611,14 @@ fn a_whiteout_may_come_without_its_directory(ctx: &Ctx) -> Result<()> {
     layer(&lower, &["a/", "a/keep", "a/gone", "dir/", "dir/old"])?;
     // No "a/" and no "dir/" entry: the whiteouts come first.
     layer(&upper, &["a/.wh.gone", "dir/.wh..wh..opq", "dir/new"])?;
-    let busybox = store.manifest("busybox")?;
+    let busybox = store.image("busybox")?;
     let mut layers: Vec<PathBuf> = busybox
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.extend([lower, upper]);
-    ch04_solution::import::import_layers(&store, "bare", &layers)?;
+    ch04_solution::import::import_layers(&store, "bare", &layers, rootfs_config())?;
     let outcome = ctx.run(&["run", "--rm", "--image", "bare", "--", "find", "/a", "/dir"])?;
     outcome.expect_code(0)?;
     let mut found: Vec<&str> = outcome.stdout.lines().collect();
@@ -573,13 +663,13 @@ fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
     let suid = ctx.root().join("suid.tar");
     one_file_tar(&suid, "id", 0o4755, &std::fs::read("/usr/bin/id")?)?;
     let mut layers: Vec<PathBuf> = store
-        .manifest("busybox")?
+        .image("busybox")?
         .layers
         .iter()
-        .map(|l| store.layer_path("busybox", l))
+        .map(|l| store.blob_path(&l.digest))
         .collect();
     layers.push(suid);
-    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers)?;
+    let manifest = ch04_solution::import::import_layers(&store, "suid", &layers, rootfs_config())?;
     // The container plants a setuid-root copy and a file of its own in its upper layer.
     let script =
         "cp /id /planted && chmod 4755 /planted && echo secret > /secret && chmod 644 /secret";
@@ -588,7 +678,7 @@ fn no_other_user_can_reach_a_layer_or_a_container(ctx: &Ctx) -> Result<()> {
     ])?
     .expect_code(0)?;
     let top = manifest.layers.last().context("no layer")?;
-    let in_layer = ctx.root().join("layers").join(top.hex()).join("id");
+    let in_layer = ctx.root().join("layers").join(top.diff_hex()).join("id");
     let upper = ctx
         .root()
         .join("containers")
@@ -789,7 +879,7 @@ fn commit_keeps_fifos_and_refuses_devices(ctx: &Ctx) -> Result<()> {
         "unclear: {line}"
     );
     ensure!(
-        Store::new(ctx.root()).manifest("withnode").is_err(),
+        Store::new(ctx.root()).image("withnode").is_err(),
         "the image was made anyway"
     );
     Ok(())
@@ -803,7 +893,7 @@ fn too_many_layers_is_one_clear_line(ctx: &Ctx) -> Result<()> {
         one_file_tar(&path, &format!("file-{n}"), 0o644, b"x")?;
         layers.push(path);
     }
-    ch04_solution::import::import_layers(&store, "tall", &layers)?;
+    ch04_solution::import::import_layers(&store, "tall", &layers, rootfs_config())?;
     let outcome = ctx.run(&["run", "--image", "tall", "--", "true"])?;
     outcome.expect_code(125)?;
     let line = outcome.one_error_line()?;
@@ -849,10 +939,7 @@ fn a_full_disk_keeps_the_exit_code(ctx: &Ctx) -> Result<()> {
         Some("size=24m,mode=0711"),
     )?;
     let _unmount = SmallDisk(small.clone());
-    copy_tree(
-        &ctx.root().join("images/busybox"),
-        &small.join("images/busybox"),
-    )?;
+    copy_tree(&ctx.root().join("images"), &small.join("images"))?;
     let on_small = |args: &[&str]| -> Result<testing::Outcome> {
         let mut command = ctx.command(args);
         command.env("BOXCAR_ROOT", &small);

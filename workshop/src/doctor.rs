@@ -30,6 +30,14 @@ pub fn checks() -> Vec<(&'static str, Verdict)> {
             tool("unshare", "apt-get install util-linux"),
         ),
         (
+            "skopeo",
+            tool("skopeo", "apt-get install skopeo (./setup.sh does it)"),
+        ),
+        (
+            "umoci",
+            tool("umoci", "apt-get install umoci (./setup.sh does it)"),
+        ),
+        (
             "mdbook",
             tool(
                 "mdbook",

@@ -22,9 +22,9 @@ use flate2::write::GzEncoder;
 use tar::{EntryType, Header};
 
 use boxcar::image::scratch::Scratch;
-use boxcar::image::{check_name, Manifest, Store};
+use boxcar::image::{check_name, Image, Store};
 use boxcar::Failure;
-use ch04_solution::import::import;
+use ch04_solution::import::{import_layers, rootfs_config};
 
 use crate::doctor::has_interpreter;
 
@@ -50,7 +50,7 @@ pub fn build_busybox(
     store: &Store,
     name: &str,
     extra: &[(PathBuf, String)],
-) -> Result<Manifest, Failure> {
+) -> Result<Image, Failure> {
     build_busybox_from(store, name, Path::new(HOST_BUSYBOX), extra)
 }
 
@@ -60,7 +60,7 @@ pub fn build_busybox_from(
     name: &str,
     busybox: &Path,
     extra: &[(PathBuf, String)],
-) -> Result<Manifest, Failure> {
+) -> Result<Image, Failure> {
     check_name(name)?;
     let tree = busybox_tree(busybox, extra)?;
     std::fs::create_dir_all(store.root()).map_err(|error| {
@@ -73,7 +73,10 @@ pub fn build_busybox_from(
     let layer = work.path().join("busybox.tar.gz");
     write_layer(&layer, &tree)
         .map_err(|error| Failure::io(format!("cannot write {}", layer.display()), error))?;
-    import(store, &layer, name)
+    // Its config: a shell when no command is given, as docker's busybox image has.
+    let mut config = rootfs_config();
+    config.set_cmd(Some(vec!["/bin/sh".to_string()]));
+    import_layers(store, name, &[layer], config)
 }
 
 /// Every path of the image and what it is, sorted (a BTreeMap of paths sorts each
@@ -315,6 +318,13 @@ mod tests {
         let extra = [(probe, "/usr/local/bin/probe".to_string())];
         let manifest = build_busybox(&store, "busybox", &extra).expect("build");
         assert_eq!(manifest.layers[0].compression, Compression::Gzip);
+        let runtime = manifest.config.config().clone().expect("a runtime config");
+        assert_eq!(runtime.cmd().as_deref(), Some(&["/bin/sh".to_string()][..]));
+        assert!(runtime
+            .env()
+            .iter()
+            .flatten()
+            .any(|v| v.starts_with("PATH=")));
 
         let rootfs = root.path().join("rootfs");
         unpack(&store, "busybox", &rootfs).expect("unpack");
@@ -385,6 +395,6 @@ mod tests {
                 .contains("apt-get install busybox-static"),
             "{failure}"
         );
-        assert!(store.list().is_empty());
+        assert!(store.list().expect("list").is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! - `doctor`: is this machine ready?
 //! - `verify N [--solution]`: run the checks of chapters 1..=N on your chapter N.
 //! - `hint N[-K] [--level L] [--reset]`: the next hint for an exercise.
-//! - `mistakes [N] [--only ID] [--part K/M] [--budget-minutes X] [--list]`: prove the checks
+//! - `mistakes [N] [--only ID] [--part K/M] [--budget-minutes X] [--list | --v2-vm]`: prove the checks
 //!   catch each mistake of the catalogue.
 //! - `sync [--check] [--force]`: regenerate chapters/ from solutions/.
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
@@ -65,6 +65,10 @@ enum Command {
         /// List the catalogue and check that each mistake applies; build and run nothing.
         #[arg(long)]
         list: bool,
+        /// Try the selected cgroup v2 mistakes on a pure v2 kernel, in the QEMU VM of
+        /// scripts/v2-vm.sh (one boot for all of them; a few minutes).
+        #[arg(long, conflicts_with = "list")]
+        v2_vm: bool,
     },
     /// Regenerate chapters/ from solutions/ (your edits are kept unless --force).
     Sync {
@@ -104,8 +108,26 @@ enum Command {
 fn setup_images() -> anyhow::Result<bool> {
     use boxcar::image::Store;
     use workshop::images::build_busybox;
-    let store = Store::new(&boxcar::state::root());
-    if store.manifest("busybox").is_ok() {
+    let state_root = boxcar::state::root();
+    let store = Store::new(&state_root);
+    if store.is_old_format() {
+        // A store from before the OCI layout: kept, aside, for the images imported into it.
+        let aside = state_root.join("images.before-oci");
+        if aside.exists() {
+            anyhow::bail!(
+                "{} is in boxcar's old format and {} exists already: remove one of them",
+                store.root().display(),
+                aside.display()
+            );
+        }
+        std::fs::rename(store.root(), &aside)?;
+        println!(
+            "moved the image store in boxcar's old format to {} (its layers are the tar files \
+             in <name>/layers/: import them again); the store is now an OCI image layout",
+            aside.display()
+        );
+    }
+    if store.image("busybox").is_ok() {
         println!("busybox is already in {}", store.root().display());
         return Ok(true);
     }
@@ -145,12 +167,14 @@ fn main() {
                 part,
                 budget_minutes,
                 list,
+                v2_vm,
             } => mistakes::mistakes(&mistakes::Options {
                 chapter,
                 only,
                 part,
                 budget_minutes,
                 list,
+                v2_vm,
             }),
             Command::Sync { check: true, .. } => sync::check(&workshop::build::workspace_dir())
                 .map(|()| {

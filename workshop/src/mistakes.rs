@@ -21,6 +21,10 @@
 //! checks with `BOXCAR_BIN` pointing at the mistaken binary — then the earlier chapters' checks
 //! if none of its own failed. A mistake is caught when a check fails. A mistake whose `find`
 //! does not occur exactly once is stale, and as much a defect as one no check catches.
+//!
+//! A mistake marked `cgroup = "v2"` is skipped on a v1 or hybrid host; `--v2-vm` builds the
+//! selected ones here and runs their chapter's checks in the v2 VM (scripts/v2-vm.sh), in one
+//! boot, beside the untouched solution as a control.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -179,6 +183,8 @@ pub struct Options {
     pub budget_minutes: Option<f64>,
     /// List the catalogue and check that every mistake applies; build and run nothing.
     pub list: bool,
+    /// Try the selected cgroup v2 mistakes in the v2 VM (scripts/v2-vm.sh), all in one boot.
+    pub v2_vm: bool,
 }
 
 /// The mistakes `options` select, in catalogue order.
@@ -206,6 +212,9 @@ pub fn mistakes(options: &Options) -> Result<bool> {
     }
     if options.list {
         return Ok(list(&workspace, &entries));
+    }
+    if options.v2_vm {
+        return run_in_v2_vm(&workspace, entries);
     }
     run(&workspace, &entries, options.budget_minutes)
 }
@@ -260,29 +269,63 @@ struct Bench {
     tests: Vec<(String, PathBuf)>,
 }
 
+impl Bench {
+    /// Build the checks of the chapters up to the newest of `entries`, and mirror the
+    /// workspace into the scratch copy the mistakes are made in.
+    fn prepare(workspace: &Path, entries: &[Entry]) -> Result<Bench> {
+        let newest = entries.iter().map(|e| e.chapter).max().unwrap_or(1);
+        eprintln!("building the checks of chapters 01 to {newest:02}…");
+        let probe = build::build_probe()?;
+        let names: Vec<String> = (1..=newest).map(|n| format!("ch{n:02}")).collect();
+        let mut tests = build::build_test_binaries(&names)?;
+        tests.sort();
+        let base = build::target_dir().join("boxcar").join("mistakes");
+        let bench = Bench {
+            scratch: base.join("workspace"),
+            target: base.join("target"),
+            probe,
+            tests,
+        };
+        eprintln!("copying the workspace to {}…", bench.scratch.display());
+        mirror(
+            workspace,
+            &bench.scratch,
+            &[build::target_dir(), base.clone()],
+        )?;
+        make_dir_for_invoking_user(&bench.target)?;
+        Ok(bench)
+    }
+
+    /// The test binary of chapter `name` (`ch03`).
+    fn test(&self, name: &str) -> Option<&PathBuf> {
+        self.tests.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Make the mistake in the scratch copy, build its chapter's solution, put the file back.
+    fn build_mistaken(&self, entry: &Entry) -> Result<PathBuf> {
+        let path = self.scratch.join(entry.path());
+        let original = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mistaken = apply(&original, &entry.mistake)?;
+        std::fs::write(&path, mistaken)?;
+        let built =
+            build::build_binary_in(&self.scratch, &self.target, &solution_of(entry.chapter));
+        std::fs::write(&path, &original)
+            .with_context(|| format!("cannot put back {}", path.display()))?;
+        built
+            .context("the mistake does not compile: the catalogue wants mistakes a learner can run")
+    }
+}
+
+/// The solution package of a chapter.
+fn solution_of(chapter: u8) -> String {
+    format!("ch{chapter:02}-solution")
+}
+
 fn run(workspace: &Path, entries: &[Entry], budget_minutes: Option<f64>) -> Result<bool> {
     let started = Instant::now();
     let budget = budget_minutes.map(|m| Duration::from_secs_f64(m.max(0.0) * 60.0));
-    let newest = entries.iter().map(|e| e.chapter).max().unwrap_or(1);
-    eprintln!("building the checks of chapters 01 to {newest:02}…");
-    let probe = build::build_probe()?;
-    let names: Vec<String> = (1..=newest).map(|n| format!("ch{n:02}")).collect();
-    let mut tests = build::build_test_binaries(&names)?;
-    tests.sort();
-    let base = build::target_dir().join("boxcar").join("mistakes");
-    let bench = Bench {
-        scratch: base.join("workspace"),
-        target: base.join("target"),
-        probe,
-        tests,
-    };
-    eprintln!("copying the workspace to {}…", bench.scratch.display());
-    mirror(
-        workspace,
-        &bench.scratch,
-        &[build::target_dir(), base.clone()],
-    )?;
-    make_dir_for_invoking_user(&bench.target)?;
+    let bench = Bench::prepare(workspace, entries)?;
     println!(
         "applying {} mistakes, one at a time, to a copy of the solutions\n",
         entries.len()
@@ -296,7 +339,7 @@ fn run(workspace: &Path, entries: &[Entry], budget_minutes: Option<f64>) -> Resu
             println!(
                 "- {:<10} {}
       skipped: a mistake in the cgroup v2 backend, which this v1 or \
-                 hybrid host never runs (scripts/v2-vm.sh runs the checks on v2)",
+                 hybrid host never runs (`cargo boxcar mistakes --v2-vm` tries it on v2)",
                 entry.id, entry.mistake.name
             );
             continue;
@@ -318,32 +361,11 @@ fn run(workspace: &Path, entries: &[Entry], budget_minutes: Option<f64>) -> Resu
             try_mistake(&bench, entry).unwrap_or_else(|e| Verdict::Defect(format!("{e:#}")));
         let took = began.elapsed().as_secs();
         ran += 1;
-        let what = format!("{:<10} {}", entry.id, entry.mistake.name);
-        match verdict {
-            Verdict::Caught(failed) => {
-                caught += 1;
-                println!("✓ {what} ({took} s)\n      caught by ✗ {}", failed[0].says);
-                if failed.len() > 1 {
-                    println!("      (and {} more checks)", failed.len() - 1);
-                }
-                let expected = &entry.mistake.caught_by;
-                if !expected.is_empty() && !failed.iter().any(|f| expected.contains(&f.name)) {
-                    let names: Vec<&str> = failed.iter().map(|f| f.name.as_str()).collect();
-                    println!(
-                        "      note: caught_by names {}, but the checks that failed are {}",
-                        expected.join(", "),
-                        names.join(", ")
-                    );
-                }
-            }
-            Verdict::NotCaught => println!(
-                "✗ {what} ({took} s)\n      NOT caught: every check of chapters 01 to {:02} passes",
-                entry.chapter
-            ),
-            Verdict::Defect(why) => {
-                defects += 1;
-                println!("✗ {what}\n      does not apply: {why}");
-            }
+        let checks = format!("chapters 01 to {:02}", entry.chapter);
+        match report(entry, &verdict, &format!("{took} s"), &checks) {
+            Verdict::Caught(_) => caught += 1,
+            Verdict::Defect(_) => defects += 1,
+            Verdict::NotCaught => {}
         }
     }
     println!(
@@ -363,19 +385,154 @@ fn run(workspace: &Path, entries: &[Entry], budget_minutes: Option<f64>) -> Resu
     Ok(caught == ran)
 }
 
+/// Print what became of one mistake; returns the verdict. `checks` names the checks that
+/// ran ("chapters 01 to 03").
+fn report<'a>(entry: &Entry, verdict: &'a Verdict, took: &str, checks: &str) -> &'a Verdict {
+    let what = format!("{:<10} {}", entry.id, entry.mistake.name);
+    match verdict {
+        Verdict::Caught(failed) => {
+            println!("✓ {what} ({took})\n      caught by ✗ {}", failed[0].says);
+            if failed.len() > 1 {
+                println!("      (and {} more checks)", failed.len() - 1);
+            }
+            let expected = &entry.mistake.caught_by;
+            if !expected.is_empty() && !failed.iter().any(|f| expected.contains(&f.name)) {
+                let names: Vec<&str> = failed.iter().map(|f| f.name.as_str()).collect();
+                println!(
+                    "      note: caught_by names {}, but the checks that failed are {}",
+                    expected.join(", "),
+                    names.join(", ")
+                );
+            }
+        }
+        Verdict::NotCaught => {
+            println!("✗ {what} ({took})\n      NOT caught: every check of {checks} passes")
+        }
+        Verdict::Defect(why) => println!("✗ {what}\n      does not apply: {why}"),
+    }
+    verdict
+}
+
+/// `mistakes --v2-vm`: the selected cgroup v2 mistakes, each built on this host, then all run
+/// in one boot of the v2 VM (scripts/v2-vm.sh) beside the untouched solution as a control: a
+/// mistake counts as caught only if a check fails on it while every check passes on the
+/// control. Only the mistake's own chapter's checks run in the VM (software emulation is slow).
+fn run_in_v2_vm(workspace: &Path, entries: Vec<Entry>) -> Result<bool> {
+    let started = Instant::now();
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.mistake.cgroup.as_deref() == Some("v2"))
+        .collect();
+    if entries.is_empty() {
+        println!("no cgroup v2 mistake among those selected: nothing to run in the v2 VM");
+        return Ok(true);
+    }
+    let bench = Bench::prepare(workspace, &entries)?;
+    let vm = bench.target.parent().unwrap_or(&bench.target).join("v2vm");
+    let _ = std::fs::remove_dir_all(&vm);
+    make_dir_for_invoking_user(&vm.join("bin"))?;
+    // One run a line: TEST LABEL TEST_BINARY RUNTIME_BINARY (scripts/v2-vm.sh --runs).
+    let mut runs = String::new();
+    let mut line = |test: &str, label: &str, binary: &Path| -> Result<()> {
+        let checks = bench
+            .test(test)
+            .context("the chapter's checks were not built")?;
+        let kept = vm.join("bin").join(label);
+        std::fs::copy(binary, &kept)
+            .with_context(|| format!("cannot copy {}", binary.display()))?;
+        runs += &format!("{test} {label} {} {}\n", checks.display(), kept.display());
+        Ok(())
+    };
+    let mut defects: Vec<(usize, String)> = Vec::new();
+    let chapters: BTreeSet<u8> = entries.iter().map(|e| e.chapter).collect();
+    for chapter in &chapters {
+        eprintln!(
+            "building the untouched {} as the control…",
+            solution_of(*chapter)
+        );
+        let control =
+            build::build_binary_in(&bench.scratch, &bench.target, &solution_of(*chapter))?;
+        line(
+            &format!("ch{chapter:02}"),
+            &format!("control-ch{chapter:02}"),
+            &control,
+        )?;
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        eprintln!("building {} ({})…", entry.id, entry.mistake.name);
+        match bench.build_mistaken(entry) {
+            Ok(binary) => line(
+                &format!("ch{:02}", entry.chapter),
+                &label_of(entry),
+                &binary,
+            )?,
+            Err(error) => defects.push((index, format!("{error:#}"))),
+        }
+    }
+    std::fs::write(vm.join("runs"), &runs)?;
+    let results = vm.join("results");
+    let status = Command::new(workspace.join("scripts/v2-vm.sh"))
+        .arg("run")
+        .arg("--runs")
+        .arg(vm.join("runs"))
+        .arg("--results")
+        .arg(&results)
+        .arg("--verify-json")
+        .status()
+        .context("cannot run scripts/v2-vm.sh")?;
+    if !status.success() {
+        bail!("the v2 VM did not run the checks (scripts/v2-vm.sh: {status}); see above");
+    }
+    let result_of = |test: &str, label: &str| -> Result<Vec<Failed>> {
+        let out = results.join(format!("{test}-{label}.out"));
+        let text = std::fs::read_to_string(&out)
+            .with_context(|| format!("no results in {}", out.display()))?;
+        parse_results(&text)
+    };
+    for chapter in &chapters {
+        let test = format!("ch{chapter:02}");
+        let control = result_of(&test, &format!("control-ch{chapter:02}"))?;
+        if let Some(failed) = control.first() {
+            bail!(
+                "the untouched {} fails on v2 ({} checks, first: {}): no mistake can be judged",
+                solution_of(*chapter),
+                control.len(),
+                failed.says
+            );
+        }
+    }
+    println!();
+    let mut caught = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        let verdict = match defects.iter().find(|(i, _)| *i == index) {
+            Some((_, why)) => Verdict::Defect(why.clone()),
+            None => match result_of(&format!("ch{:02}", entry.chapter), &label_of(entry)) {
+                Ok(failed) if failed.is_empty() => Verdict::NotCaught,
+                Ok(failed) => Verdict::Caught(failed),
+                Err(error) => Verdict::Defect(format!("{error:#}")),
+            },
+        };
+        let checks = format!("chapter {:02} on cgroup v2", entry.chapter);
+        if let Verdict::Caught(_) = report(entry, &verdict, "in the v2 VM", &checks) {
+            caught += 1;
+        }
+    }
+    println!(
+        "\ncaught {caught} / {} on a pure cgroup v2 kernel, in {} s",
+        entries.len(),
+        started.elapsed().as_secs()
+    );
+    Ok(caught == entries.len())
+}
+
+/// A mistake's id as a file name: `ch03-1/2` → `ch03-1-2`.
+fn label_of(entry: &Entry) -> String {
+    entry.id.replace('/', "-")
+}
+
 /// Make the mistake in the scratch copy, build, put the file back, run the checks.
 fn try_mistake(bench: &Bench, entry: &Entry) -> Result<Verdict> {
-    let path = bench.scratch.join(entry.path());
-    let original = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mistaken = apply(&original, &entry.mistake)?;
-    std::fs::write(&path, mistaken)?;
-    let package = format!("ch{:02}-solution", entry.chapter);
-    let built = build::build_binary_in(&bench.scratch, &bench.target, &package);
-    std::fs::write(&path, &original)
-        .with_context(|| format!("cannot put back {}", path.display()))?;
-    let binary = built
-        .context("the mistake does not compile: the catalogue wants mistakes a learner can run")?;
+    let binary = bench.build_mistaken(entry)?;
     // The chapter's own checks first; the earlier chapters' only if those all pass.
     let own = format!("ch{:02}", entry.chapter);
     let mut order: Vec<&(String, PathBuf)> = bench
@@ -402,9 +559,21 @@ fn failing_checks(bench: &Bench, test: &Path, binary: &Path) -> Result<Vec<Faile
         .env("BOXCAR_VERIFY", "json")
         .output()
         .with_context(|| format!("cannot run {}", test.display()))?;
+    parse_results(&String::from_utf8_lossy(&output.stdout)).with_context(|| {
+        format!(
+            "exit status {}:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The failed checks among the harness's JSON lines (`BOXCAR_VERIFY=json`); an error when
+/// there is no result at all (the checks did not run).
+fn parse_results(stdout: &str) -> Result<Vec<Failed>> {
     let mut failed = Vec::new();
     let mut seen = 0;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in stdout.lines() {
         let Ok(result) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
@@ -417,11 +586,7 @@ fn failing_checks(bench: &Bench, test: &Path, binary: &Path) -> Result<Vec<Faile
         }
     }
     if seen == 0 {
-        bail!(
-            "the checks reported nothing (exit status {}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("the checks reported nothing");
     }
     Ok(failed)
 }

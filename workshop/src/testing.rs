@@ -158,7 +158,7 @@ impl Outcome {
             .map_or("none (killed by a signal)".into(), |code| code.to_string())
     }
 
-    fn printed(&self) -> String {
+    pub fn printed(&self) -> String {
         format!(
             "--- stdout ---\n{}--- stderr ---\n{}",
             self.stdout, self.stderr
@@ -202,10 +202,7 @@ impl Ctx {
     /// They are built once per test binary (see [`image_cache`]) and copied here.
     pub fn build_images(&self) -> Result<()> {
         let cache = image_cache(&self.probe)?.join("images");
-        for name in ["busybox", "probe"] {
-            copy_dir(&cache.join(name), &self.root.join("images").join(name))?;
-        }
-        Ok(())
+        copy_dir(&cache, &self.root.join("images"))
     }
 
     /// The chapter of the runtime under test, from its name (`ch02`, `ch02-solution`).
@@ -499,7 +496,7 @@ fn remove_image_cache() {
     );
 }
 
-/// Copy a directory tree of plain files (an image: a manifest and layer blobs).
+/// Copy a directory tree of plain files (an image store: index.json and blobs).
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {

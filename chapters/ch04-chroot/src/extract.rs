@@ -173,7 +173,7 @@ pub fn check_stream(
     reader: impl Read,
     label: &Path,
     model: &mut Model,
-) -> Result<Compression, Failure> {
+) -> Result<Checked, Failure> {
     for_each_entry(reader, label, |entry| {
         if let Some(checked) = check(entry, model)? {
             model.record(&checked);
@@ -182,13 +182,26 @@ pub fn check_stream(
     })
 }
 
+/// What reading a whole layer tells: how it is compressed, and the sha256 of the tar once
+/// uncompressed (in hex) — the OCI image spec's *diff id*, which the config lists in
+/// `rootfs.diff_ids` and which names the layer whatever its compression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub compression: Compression,
+    pub diff_hex: String,
+}
+
+/// The first four bytes of a zstd frame (RFC 8878, section 3.1.1).
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Visit every entry of a tar stream, plain or gzip, in order; then read the stream to its
-/// end (so a hash of it covers every byte) and say how it was compressed.
+/// end (so a hash of it covers every byte) and say how it was compressed and what the
+/// uncompressed tar hashes to.
 fn for_each_entry<'r>(
     reader: impl Read + 'r,
     label: &Path,
-    mut visit: impl FnMut(&mut tar::Entry<'_, Box<dyn Read + 'r>>) -> Result<(), Failure>,
-) -> Result<Compression, Failure> {
+    mut visit: impl FnMut(&mut tar::Entry<'_, Tee<Box<dyn Read + 'r>, io::Sink>>) -> Result<(), Failure>,
+) -> Result<Checked, Failure> {
     let not_tar = |error: io::Error| {
         Failure::new(format!(
             "{} is not a readable tar archive: {error}",
@@ -198,6 +211,13 @@ fn for_each_entry<'r>(
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf().map_err(not_tar)?;
+    if head.starts_with(&ZSTD_MAGIC) {
+        return Err(Failure::new(format!(
+            "{} is compressed with zstd, which boxcar does not read",
+            label.display()
+        ))
+        .hint("decompress it first (zstd -d), or convert an image with `skopeo copy --dest-compress-format gzip`"));
+    }
     let (compression, stream): (Compression, Box<dyn Read + 'r>) = if head.starts_with(&GZIP_MAGIC)
     {
         // Multi-member, as pigz and `cat a.gz b.gz` make them (RFC 1952, section 2.2).
@@ -205,12 +225,16 @@ fn for_each_entry<'r>(
     } else {
         (Compression::None, Box::new(buffered))
     };
-    let mut archive = tar::Archive::new(stream);
+    // The uncompressed bytes are hashed on their way into the tar reader: the diff id.
+    let mut archive = tar::Archive::new(Tee::new(stream, io::sink()));
     for entry in archive.entries().map_err(not_tar)? {
         visit(&mut entry.map_err(not_tar)?)?;
     }
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(not_tar)?;
-    Ok(compression)
+    let (diff_hex, _size, _sink) = archive.into_inner().finish(label)?;
+    Ok(Checked {
+        compression,
+        diff_hex,
+    })
 }
 
 /// What is at a path, as far as the rules care.

@@ -2,10 +2,13 @@
 //!
 //! - [`extract`]: the safety rules every layer entry must pass, and extraction under them:
 //!   nothing in an archive may write outside the directory it is unpacked into.
-//! - [`import`]: a tar or tar.gz copied into the image store, hashed and checked on the way.
+//! - [`import`]: an image copied into the store (an OCI layout), hashed and checked on the
+//!   way; [`archive`]: the OCI archives and docker-save tarballs other tools write.
 //! - [`unpack`]: an image's layers, in order, flattened into one directory.
-//! - [`export`]: an image's root filesystem as one tar.
-//! - [`images`]: the `images`, `import` and `export` commands.
+//! - [`export`]: an image as an OCI archive, or its root filesystem as one tar.
+//! - [`image_config`]: the image's command, environment, working directory and user,
+//!   merged under `run`'s flags; [`user`]: names resolved in the image, and the switch.
+//! - [`images`]: the `images`, `import`, `export` and `inspect` commands.
 //! - [`rootfs`]: where the root filesystem comes from (an image unpacked per container, or a
 //!   directory given with `--rootfs`) and its removal when the container is gone.
 //! - [`chroot`]: chroot(2) into it — and why that alone is not a jail (chapter 05 fixes it).
@@ -20,13 +23,16 @@
     unreachable_code
 )]
 
+pub mod archive;
 pub mod chroot;
 pub mod export;
 pub mod extract;
+pub mod image_config;
 pub mod images;
 pub mod import;
 pub mod rootfs;
 pub mod unpack;
+pub mod user;
 
 #[cfg(test)]
 mod tests;

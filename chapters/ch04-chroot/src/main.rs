@@ -13,7 +13,7 @@
     unreachable_code
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use boxcar::cli;
@@ -26,7 +26,7 @@ use ch02_solution::{init, mounts, signals};
 use ch03_solution::cgroup::{self, Cgroup};
 use ch03_solution::limits::Limits;
 use ch04::rootfs::{Rootfs, Source};
-use ch04::{chroot, images};
+use ch04::{chroot, image_config, images, user};
 
 fn main() {
     cli::main_with(4, run, images::command)
@@ -36,17 +36,26 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     // Check everything the spec asks for before anything is created.
     let hostname = container.hostname();
     uts::check_hostname(hostname)?;
-    let process = Process::from_spec(container.process())?;
     let flags = namespaces::clone_flags(&container.namespaces())?;
     let limits = Limits::from_resources(&container.resources())?;
     let store = Store::new(state_root);
     let source = Source::of(container, &store)?;
+    let image = source
+        .as_ref()
+        .map(|source| source.config(&store))
+        .transpose()?
+        .flatten();
 
     cgroup::clean_stale();
     let cgroup = Cgroup::create(&container.id, &limits)?;
     let rootfs = source
         .map(|source| Rootfs::prepare(&source, &container.id, &store))
         .transpose()?;
+    // The image's command, environment, working directory and user under the flags; the
+    // user's name is looked up in the root filesystem just prepared.
+    let roots: Vec<PathBuf> = rootfs.iter().map(|r| r.path().to_path_buf()).collect();
+    let container = &image_config::merge(container, image.as_ref(), &roots)?;
+    let process = Process::from_spec(container.process())?;
     if let Some(rootfs) = &rootfs {
         chroot::ensure_mount_points(rootfs.path(), &["proc"])?;
     }
@@ -60,6 +69,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
             chroot::enter(rootfs.path())?;
         }
         mounts::mount_proc()?; // on the container's /proc, now that / is the rootfs
+        user::switch(container.process().user())?;
         if container.host.init {
             init::run_as_init(&process, channel)
         } else {

@@ -13,6 +13,7 @@ use boxcar::image::Store;
 use boxcar::spec::Container;
 use boxcar::state::Runtime;
 use boxcar::Failure;
+use oci_spec::image::ImageConfiguration;
 
 use crate::unpack::unpack;
 
@@ -31,7 +32,7 @@ impl Source {
     /// as in chapters 1-3).
     pub fn of(container: &Container, store: &Store) -> Result<Option<Source>, Failure> {
         if let Some(name) = &container.host.image {
-            store.manifest(name)?;
+            store.image(name)?;
             return Ok(Some(Source::Image(name.clone())));
         }
         let Some(dir) = container.rootfs_dir() else {
@@ -49,6 +50,17 @@ impl Source {
             .canonicalize()
             .map_err(|e| Failure::io(format!("cannot resolve {}", dir.display()), e))?;
         Ok(Some(Source::Dir(dir)))
+    }
+}
+
+impl Source {
+    /// The image's config (its command, environment, working directory, user), if the root
+    /// filesystem comes from an image.
+    pub fn config(&self, store: &Store) -> Result<Option<ImageConfiguration>, Failure> {
+        match self {
+            Source::Image(name) => Ok(Some(store.image(name)?.config)),
+            Source::Dir(_) => Ok(None),
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use tempfile::TempDir;
 
 use boxcar::image::{Compression, Store};
 
-use crate::export::export;
+use crate::export::{export, export_rootfs};
 use crate::extract::{extract_layer, extract_layer_with, Hooked};
-use crate::import::{import, import_layers};
+use crate::import::{import, import_layers, rootfs_config};
 use crate::unpack::unpack;
 
 // ---------------------------------------------------------------------------------------
@@ -197,9 +197,21 @@ fn assert_refused(bytes: Vec<u8>, entry: &str) -> String {
         refused.what, failure.what,
         "import refuses as extraction does"
     );
-    assert!(store.list().is_empty());
-    let leftovers: Vec<_> = fs::read_dir(store.root()).expect("images").collect();
+    assert!(store.list().expect("list").is_empty());
+    // The layout's skeleton may be there; no blob, no index entry, no partial file.
+    let leftovers: Vec<_> = fs::read_dir(store.root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.file_name())
+        .filter(|name| !["oci-layout", "blobs"].contains(&name.to_str().unwrap_or("")))
+        .collect();
     assert!(leftovers.is_empty(), "import left {leftovers:?}");
+    let blobs: Vec<_> = fs::read_dir(store.root().join("blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(blobs.is_empty(), "import left blobs {blobs:?}");
 
     let gzipped = scene.layer("hostile.tar.gz", &gzip(&bytes));
     let refused = import(&store, &gzipped, "hostile").expect_err("gzip import must refuse");
@@ -294,9 +306,10 @@ fn a_symlink_from_an_earlier_layer_is_not_written_through_either() {
 
     let store_root = tempfile::tempdir().expect("store");
     let store = Store::new(store_root.path());
-    let refused = import_layers(&store, "layered", &[lower, upper]).expect_err("must refuse");
+    let refused = import_layers(&store, "layered", &[lower, upper], rootfs_config())
+        .expect_err("must refuse");
     assert_eq!(refused.what, failure.what);
-    assert!(store.list().is_empty());
+    assert!(store.list().expect("list").is_empty());
     assert_eq!(snapshot(scene.outside()), outside_before);
 }
 
@@ -555,18 +568,18 @@ fn import_stores_plain_and_gzip_layers_under_their_digest() {
     let gzipped = root.path().join("sample.tgz");
     fs::write(&gzipped, gzip(&sample_tar())).expect("write");
 
-    for (file, name, compression, suffix) in [
-        (&plain, "plain", Compression::None, ".tar"),
-        (&gzipped, "zipped", Compression::Gzip, ".tar.gz"),
+    for (file, name, compression) in [
+        (&plain, "plain", Compression::None),
+        (&gzipped, "zipped", Compression::Gzip),
     ] {
-        let manifest = import(&store, file, name).expect("import");
-        assert_eq!(manifest.name, name);
-        assert_eq!(manifest.layers.len(), 1);
-        let layer = &manifest.layers[0];
+        let image = import(&store, file, name).expect("import");
+        assert_eq!(image.name, name);
+        assert_eq!(image.layers.len(), 1);
+        let layer = &image.layers[0];
         assert_eq!(layer.compression, compression);
-        let blob = store.layer_path(name, layer);
+        let blob = store.blob_path(&layer.digest);
         assert!(
-            blob.to_string_lossy().ends_with(suffix),
+            blob.starts_with(store.root().join("blobs/sha256")),
             "{}",
             blob.display()
         );
@@ -578,19 +591,31 @@ fn import_stores_plain_and_gzip_layers_under_their_digest() {
         );
         assert_eq!(layer.digest, format!("sha256:{}", hex(&stored)));
         assert_eq!(layer.size, stored.len() as u64);
-        assert_eq!(store.manifest(name).expect("manifest"), manifest);
-        let text = fs::read_to_string(root.path().join("images").join(name).join("manifest.json"))
-            .expect("manifest.json");
+        // The diff id is the uncompressed tar's digest, whatever the compression.
+        assert_eq!(layer.diff_id, format!("sha256:{}", hex(&sample_tar())));
+        assert_eq!(store.image(name).expect("image"), image);
+        let text = fs::read_to_string(store.root().join("index.json")).expect("index.json");
         let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(
-            json["layers"][0]["compression"],
-            if suffix == ".tar" { "none" } else { "gzip" }
-        );
+        let named = json["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .any(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name);
+        assert!(named, "{text}");
         assert!(
-            json["created"].as_str().is_some_and(|t| t.ends_with('Z')),
-            "{text}"
+            image
+                .config
+                .created()
+                .as_deref()
+                .is_some_and(|t| t.ends_with('Z')),
+            "{:?}",
+            image.config
         );
     }
+    assert_eq!(
+        fs::read_to_string(store.root().join("oci-layout")).expect("oci-layout"),
+        "{\"imageLayoutVersion\":\"1.0.0\"}\n"
+    );
     let dest = root.path().join("unpacked");
     unpack(&store, "zipped", &dest).expect("unpack");
     assert_eq!(
@@ -603,28 +628,35 @@ fn import_stores_plain_and_gzip_layers_under_their_digest() {
 fn list_remove_and_names() {
     let (root, store) = store();
     assert!(
-        store.list().is_empty(),
+        store.list().expect("list").is_empty(),
         "no images dir yet is an empty list"
     );
     let file = root.path().join("sample.tar");
     fs::write(&file, sample_tar()).expect("write");
     import(&store, &file, "zeta").expect("zeta");
     import(&store, &file, "alpha-1.0").expect("alpha");
-    let listed: Vec<(String, usize, u64)> = store
+    let listed: Vec<String> = store
         .list()
+        .expect("list")
         .into_iter()
-        .map(|image| (image.name, image.layers, image.size))
+        .map(|image| image.name)
         .collect();
-    let size = sample_tar().len() as u64;
-    assert_eq!(
-        listed,
-        [("alpha-1.0".into(), 1, size), ("zeta".into(), 1, size)]
+    assert_eq!(listed, ["alpha-1.0", "zeta"]);
+    // Same layer, same blob: the two images share it.
+    let blobs = fs::read_dir(store.root().join("blobs/sha256"))
+        .expect("blobs")
+        .count();
+    let (a, z) = (
+        store.image("alpha-1.0").unwrap(),
+        store.image("zeta").unwrap(),
     );
+    assert_eq!(a.layers[0].digest, z.layers[0].digest);
+    assert!(blobs <= 5, "layer shared, not copied: {blobs} blobs");
 
     let again = import(&store, &file, "zeta").expect_err("an existing name is refused");
     assert!(again.to_string().contains("already exists"), "{again}");
     store.remove("zeta").expect("remove");
-    assert_eq!(store.list().len(), 1);
+    assert_eq!(store.list().expect("list").len(), 1);
     import(&store, &file, "zeta").expect("after remove, the name is free");
 
     for bad in [
@@ -642,7 +674,7 @@ fn list_remove_and_names() {
             "{failure}"
         );
     }
-    let missing = store.manifest("nothing").expect_err("missing");
+    let missing = store.image("nothing").expect_err("missing");
     assert!(missing
         .to_string()
         .starts_with("no image named nothing — list images with `images`"));
@@ -661,7 +693,7 @@ fn list_remove_and_names() {
         failure.to_string().contains("not a readable tar archive"),
         "{failure}"
     );
-    let names: Vec<String> = fs::read_dir(store.root())
+    let mut names: Vec<String> = fs::read_dir(store.root())
         .expect("images")
         .map(|entry| {
             entry
@@ -671,19 +703,38 @@ fn list_remove_and_names() {
                 .into_owned()
         })
         .collect();
+    names.sort();
     assert_eq!(
-        names.len(),
-        2,
-        "nothing but the two images is left: {names:?}"
+        names,
+        ["blobs", "index.json", "index.json.lock", "oci-layout"],
+        "nothing but the layout is left"
     );
 }
 
 #[test]
-fn a_directory_without_a_manifest_is_not_an_image() {
+fn a_store_in_the_old_format_is_one_clear_line() {
     let (_root, store) = store();
-    fs::create_dir_all(store.root().join("half/layers")).expect("half");
-    assert!(store.list().is_empty());
-    assert!(store.manifest("half").is_err());
+    fs::create_dir_all(store.root().join("busybox/layers")).expect("old");
+    fs::write(store.root().join("busybox/manifest.json"), "{}").expect("old manifest");
+    let failure = store.image("busybox").expect_err("old format");
+    assert!(failure.to_string().contains("old format"), "{failure}");
+    assert!(store.list().is_err());
+}
+
+#[test]
+fn two_images_of_one_name_in_the_index_are_refused() {
+    let (root, store) = store();
+    let file = root.path().join("sample.tar");
+    fs::write(&file, sample_tar()).expect("write");
+    import(&store, &file, "twin").expect("import");
+    let path = store.root().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let entry = index["manifests"][0].clone();
+    index["manifests"].as_array_mut().unwrap().push(entry);
+    fs::write(&path, index.to_string()).unwrap();
+    let failure = store.image("twin").expect_err("ambiguous");
+    assert!(failure.to_string().contains("ambiguous"), "{failure}");
 }
 
 #[test]
@@ -717,7 +768,8 @@ fn a_multi_layer_image_unpacks_in_order() {
         })),
     )
     .expect("upper");
-    let manifest = import_layers(&store, "stack", &[lower, upper]).expect("import");
+    let manifest =
+        import_layers(&store, "stack", &[lower, upper], rootfs_config()).expect("import");
     assert_eq!(manifest.layers.len(), 2);
     assert_eq!(manifest.layers[1].compression, Compression::Gzip);
     let dest = root.path().join("rootfs");
@@ -758,7 +810,7 @@ fn a_failed_unpack_leaves_neither_dest_nor_a_temporary_directory() {
     let sample = root.path().join("sample.tar");
     fs::write(&sample, sample_tar()).expect("write");
     let manifest = import(&store, &sample, "tampered").expect("import");
-    let blob = store.layer_path("tampered", &manifest.layers[0]);
+    let blob = store.blob_path(&manifest.layers[0].digest);
 
     // A blob changed after import: the digest no longer matches.
     fs::write(&blob, tar_of(|b| file(b, "other", 0o644, b"changed\n"))).expect("tamper");
@@ -801,24 +853,37 @@ fn export_then_import_gives_the_same_files() {
         tar_of(|b| file(b, "etc/hostname", 0o600, b"exported\n")),
     )
     .expect("upper");
-    import_layers(&store, "original", &[lower, upper]).expect("import");
+    import_layers(&store, "original", &[lower, upper], rootfs_config()).expect("import");
 
     let exported = root.path().join("out/original.tar");
     fs::create_dir(root.path().join("out")).expect("out");
     export(&store, "original", &exported).expect("export");
     assert_eq!(
-        siblings(&root.path().join("out"), ""),
+        siblings(&root.path().join("out"), "original"),
         ["original.tar"],
         "only the tar is left"
     );
     let manifest = import(&store, &exported, "copy").expect("import the export");
     assert_eq!(manifest.layers[0].compression, Compression::None);
+    // An OCI archive keeps the blobs as they are: the same manifest, the same digests.
+    let original_image = store.image("original").expect("original");
+    assert_eq!(
+        manifest.descriptor.digest(),
+        original_image.descriptor.digest()
+    );
+    let flat = root.path().join("out/flat.tar");
+    export_rootfs(&store, "original", &flat).expect("export --rootfs");
+    let flat_image = import(&store, &flat, "flat").expect("import the flat tar");
+    assert_eq!(flat_image.layers.len(), 1);
+    let flat_dir = root.path().join("flat");
+    unpack(&store, "flat", &flat_dir).expect("unpack flat");
 
     let original = root.path().join("original");
     let copy = root.path().join("copy");
     unpack(&store, "original", &original).expect("unpack original");
     unpack(&store, "copy", &copy).expect("unpack copy");
     assert_eq!(snapshot(&copy), snapshot(&original));
+    assert_eq!(snapshot(&flat_dir), snapshot(&original));
     let hello = fs::metadata(copy.join("bin/hello")).expect("hello");
     assert_eq!(hello.nlink(), 2, "the hard link survives the round trip");
     assert_eq!(
@@ -864,7 +929,7 @@ fn unpack_applies_whiteouts_and_opaque_directories_between_layers() {
         }),
     );
     let store = Store::new(&scene.sandbox.path().join("state"));
-    import_layers(&store, "layered", &[lower, upper]).unwrap();
+    import_layers(&store, "layered", &[lower, upper], rootfs_config()).unwrap();
     let dest = scene.sandbox.path().join("unpacked");
     unpack(&store, "layered", &dest).unwrap();
     let mut found: Vec<String> = snapshot(&dest)

@@ -1,5 +1,7 @@
-//! Image layers, each extracted once into `$BOXCAR_ROOT/layers/<sha256>/` and never changed:
-//! these directories are the read-only lowerdirs of every container of the image.
+//! Image layers, each extracted once into `$BOXCAR_ROOT/layers/<diff id>/` and never changed:
+//! these directories are the read-only lowerdirs of every container of the image. The diff
+//! id (the sha256 of the uncompressed tar, from the image's config) names what a layer
+//! holds whatever its compression, so the same layer gzipped or not is extracted once.
 //!
 //! A layer records a deletion with a *whiteout* (the OCI image spec, "Whiteouts"): an empty
 //! file `.wh.NAME` says "NAME of the layers below is gone", and `.wh..wh..opq` in a directory
@@ -26,7 +28,7 @@ pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// The lowerdirs of image `name`, topmost layer first (overlayfs's order), each extracted
 /// if it is not yet. `state_root` is the store's: layers go in `state_root/layers/`.
 pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<PathBuf>, Failure> {
-    let manifest = store.manifest(name)?;
+    let image = store.image(name)?;
     // overlayfs's options separate directories with ':' and options with ','.
     if state_root.to_string_lossy().contains([':', ',']) {
         return Err(Failure::new(format!(
@@ -40,10 +42,10 @@ pub fn lowerdirs(store: &Store, state_root: &Path, name: &str) -> Result<Vec<Pat
     // not this image needs extracting.
     scratch::sweep(&layers_dir);
     let mut dirs = Vec::new();
-    for layer in &manifest.layers {
-        let dir = layers_dir.join(layer.hex());
+    for layer in &image.layers {
+        let dir = layers_dir.join(layer.diff_hex());
         if !dir.is_dir() {
-            extract_once(&store.layer_path(name, layer), layer.hex(), &dir)?;
+            extract_once(&store.blob_path(&layer.digest), layer.hex(), &dir)?;
         }
         dirs.push(dir);
     }

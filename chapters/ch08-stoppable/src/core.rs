@@ -28,8 +28,8 @@ use ch01_solution::{namespaces, uts};
 use ch02_solution::{init, mounts};
 use ch03_solution::cgroup::Cgroup;
 use ch03_solution::limits::Limits;
-use ch04_solution::chroot;
 use ch04_solution::rootfs::Source;
+use ch04_solution::{chroot, image_config, user};
 use ch05_solution::volumes::{self, Volume};
 use ch05_solution::{dev, pivot};
 use ch06_solution::containers::Containers;
@@ -46,6 +46,8 @@ pub struct Plan {
     pub process: Process,
     pub flags: CloneFlags,
     pub limits: Limits,
+    /// The user the command runs as (chapter 04's `--user` and the image's User).
+    pub user: oci_spec::runtime::User,
     pub init: bool,
     pub read_only: bool,
     /// The image's layers and this container's overlay directories, for an image.
@@ -97,6 +99,7 @@ impl Plan {
             process,
             flags,
             limits,
+            user: container.process().user().clone(),
             init: container.host.init,
             read_only: container.read_only(),
             overlay,
@@ -104,6 +107,23 @@ impl Plan {
             volumes,
             targets,
         })
+    }
+}
+
+/// `container` with chapter 04's merge of its image's config under the flags (the image's
+/// Entrypoint/Cmd, Env, WorkingDir, User), names looked up in its layers or `--rootfs`
+/// directory: what chapter 06's run does, done once when the container is made, so that its
+/// config.json is the result and a warm start reads it back as it is.
+pub fn with_image_config(container: &Container, state_root: &Path) -> Result<Container, Failure> {
+    let store = Store::new(state_root);
+    match Source::of(container, &store)? {
+        Some(Source::Image(image)) => {
+            let lowerdirs = layers::lowerdirs(&store, state_root, &image)?;
+            let config = store.image(&image)?.config;
+            image_config::merge(container, Some(&config), &lowerdirs)
+        }
+        Some(Source::Dir(dir)) => image_config::merge(container, None, &[dir]),
+        None => image_config::merge(container, None, &[]),
     }
 }
 
@@ -152,7 +172,10 @@ fn wait_then_exec(
     fifo: RawFd,
     channel: &mut boxcar::channel::ChildEnd,
 ) -> Result<Infallible, Failure> {
+    // The user is switched after the wait: a process that changes its uid loses access to
+    // its own /proc/self/fd (it is no longer "dumpable", proc(5)), the fifo's way in.
     let ran = crate::fifo::wait_for_start(fifo).and_then(|()| {
+        user::switch(&plan.user)?;
         if plan.init {
             init::run_as_init(&plan.process, channel)
         } else {

@@ -110,7 +110,7 @@ fn join(
     // SAFETY: single-threaded, as above.
     match unsafe { fork() }.map_err(|e| Failure::syscall("cannot fork the command", e))? {
         ForkResult::Child => {
-            let failure = match run_command(process) {
+            let failure = match run_command(process, container.process().user()) {
                 Ok(never) => match never {},
                 Err(failure) => failure,
             };
@@ -125,8 +125,10 @@ fn join(
     }
 }
 
-/// In the command, now in the container's PID namespace: become the command.
-fn run_command(process: &Process) -> Result<Infallible, Failure> {
+/// In the command, now in the container's PID namespace: become the container's user, then
+/// the command.
+fn run_command(process: &Process, user: &oci_spec::runtime::User) -> Result<Infallible, Failure> {
+    ch04_solution::user::switch(user)?;
     process.exec()
 }
 

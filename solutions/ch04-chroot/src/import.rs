@@ -1,20 +1,30 @@
-//! `import FILE NAME`: a tar or tar.gz into the store, checked on the way in.
+//! `import FILE NAME`: an image into the store, checked on the way in.
 //!
-//! The file is read once: every byte is copied into the store and hashed (sha256, the
-//! digest that names the layer), and on the way the tar entries are listed and checked
-//! with the same rules extraction applies (see [`crate::extract`]). A hostile archive is
-//! refused here, naming the bad entry, before it ever becomes an image.
+//! Three kinds of file are images: a root filesystem as a tar or tar.gz (it becomes a
+//! one-layer image with a default config), an OCI archive (an OCI image layout in a tar, as
+//! `skopeo copy … oci-archive:F` writes it) and a `docker save` tarball (see
+//! [`crate::archive`]). Whatever the kind, every layer is read once: each byte is copied
+//! into the store and hashed (sha256, the digest that names the blob), and on the way the
+//! tar entries are listed and checked with the same rules extraction applies (see
+//! [`crate::extract`]). A hostile layer is refused here, naming the bad entry, before it
+//! ever becomes an image. The image is named in index.json last: until then it is not
+//! there (see `boxcar::image::layout`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_spec::image::{
+    Config, History, ImageConfiguration, ImageManifestBuilder, MediaType, RootFs,
+};
 use sha2::{Digest, Sha256};
 
-use boxcar::image::scratch::{self, Scratch};
-use boxcar::image::{check_name, rfc3339, write_manifest, Layer, Manifest, Store};
+use boxcar::image::layout::descriptor;
+use boxcar::image::scratch::Scratch;
+use boxcar::image::{rfc3339, Image, Layer, Store};
+use boxcar::spec::DEFAULT_PATH;
 use boxcar::Failure;
 
 use crate::extract::{check_stream, Model};
@@ -22,76 +32,144 @@ use crate::extract::{check_stream, Model};
 /// Files smaller than this import too fast for a progress bar to be worth drawing.
 const PROGRESS_FROM_BYTES: u64 = 20 * 1024 * 1024;
 
-/// Import `file` (tar or tar.gz, told apart by gzip's magic bytes) as the one-layer image
-/// `name`. An existing image of that name is refused: [`Store::remove`] it first.
-pub fn import(store: &Store, file: &Path, name: &str) -> Result<Manifest, Failure> {
-    import_layers(store, name, &[file.to_path_buf()])
+/// Import `file` as the image `name`: an OCI archive, a docker-save tarball, or a root
+/// filesystem tar or tar.gz. An existing image of that name is refused.
+pub fn import(store: &Store, file: &Path, name: &str) -> Result<Image, Failure> {
+    store.check_free(name)?;
+    match crate::archive::kind(file)? {
+        crate::archive::Kind::Oci => crate::archive::import_oci(store, file, name),
+        crate::archive::Kind::Docker => crate::archive::import_docker(store, file, name),
+        crate::archive::Kind::Rootfs => {
+            import_layers(store, name, &[file.to_path_buf()], rootfs_config())
+        }
+    }
 }
 
-/// Import `layers` (each a tar or tar.gz, bottom layer first) as the image `name`.
-///
-/// Everything is written into a hidden staging directory, the manifest last, and the
-/// directory is renamed to `images/<name>` at the end: the image appears whole, or on
-/// failure not at all.
-pub fn import_layers(store: &Store, name: &str, layers: &[PathBuf]) -> Result<Manifest, Failure> {
-    check_name(name)?;
+/// The config of an image made from a root filesystem tar: docker import's, a PATH and
+/// no command (`run` then needs one).
+pub fn rootfs_config() -> Config {
+    let mut config = Config::default();
+    config.set_env(Some(vec![format!("PATH={DEFAULT_PATH}")]));
+    config
+}
+
+/// Import `layers` (each a tar or tar.gz, bottom layer first) as the image `name`, with
+/// `runtime` as its config's command, environment, working directory and user.
+pub fn import_layers(
+    store: &Store,
+    name: &str,
+    layers: &[PathBuf],
+    runtime: Config,
+) -> Result<Image, Failure> {
+    store.check_free(name)?;
     if layers.is_empty() {
         return Err(Failure::new(format!(
             "image {name} needs at least one layer"
         )));
     }
-    if fs::symlink_metadata(store.dir(name)).is_ok() {
-        return Err(exists(name));
-    }
-    fs::create_dir_all(store.root()).map_err(|error| {
-        Failure::io(
-            format!("cannot create the image store {}", store.root().display()),
-            error,
-        )
-    })?;
-    scratch::sweep(store.root());
-    // 0755 inside images/, which only root may enter (boxcar::state::secure).
-    let staging = Scratch::dir_in(store.root(), name, 0o755)?;
-    let layers_dir = staging.path().join("layers");
-    fs::create_dir(&layers_dir)
-        .map_err(|error| Failure::io(format!("cannot create {}", layers_dir.display()), error))?;
+    store.ensure_layout()?;
     // One model for all layers: a layer may not write through a symlink of one below it.
     let mut model = Model::default();
-    let mut imported = Vec::new();
+    let mut stored = Vec::new();
     for (number, file) in layers.iter().enumerate() {
         let what = match layers.len() {
             1 => format!("importing {name}"),
             count => format!("importing {name} ({}/{count})", number + 1),
         };
-        imported.push(import_layer(file, &layers_dir, &mut model, what)?);
+        stored.push(store_layer(store, file, &mut model, what, None)?);
     }
-    let manifest = Manifest {
-        name: name.to_string(),
-        layers: imported,
-        created: rfc3339(std::time::SystemTime::now()),
-    };
-    write_manifest(staging.path(), &manifest)?;
-    staging.rename_to(&store.dir(name)).map_err(|error| {
-        // rename(2) onto a directory that is not empty: someone imported it meanwhile.
-        match error.raw_os_error() {
-            Some(libc::EEXIST | libc::ENOTEMPTY) => exists(name),
-            _ => Failure::io(format!("cannot store image {name}"), error),
-        }
-    })?;
-    Ok(manifest)
+    let config = new_config(&stored, runtime, "boxcar import");
+    write_image(store, name, &config, &stored)
 }
 
-fn exists(name: &str) -> Failure {
-    Failure::new(format!("an image named {name} already exists"))
-        .hint("import under another name, or remove the old image first")
+/// A new image config for `layers`, made now, on this machine's architecture.
+pub fn new_config(layers: &[Layer], runtime: Config, created_by: &str) -> ImageConfiguration {
+    let now = rfc3339(std::time::SystemTime::now());
+    let mut rootfs = RootFs::default();
+    rootfs.set_diff_ids(layers.iter().map(|layer| layer.diff_id.clone()).collect());
+    let mut history = History::default();
+    history
+        .set_created(Some(now.clone()))
+        .set_created_by(Some(created_by.to_string()));
+    let mut config = ImageConfiguration::default();
+    config
+        .set_created(Some(now))
+        .set_config(Some(runtime))
+        .set_rootfs(rootfs)
+        .set_history(Some(vec![history]));
+    config
 }
 
-/// Copy one layer file into `layers_dir` while hashing and checking it.
-fn import_layer(
+/// Store `config` and a manifest for `layers` (blobs already in the store) as blobs, and
+/// name the manifest `name` in index.json — the last step: the image appears whole.
+pub fn write_image(
+    store: &Store,
+    name: &str,
+    config: &ImageConfiguration,
+    layers: &[Layer],
+) -> Result<Image, Failure> {
+    write_image_raw(store, name, &to_json(config)?, layers)
+}
+
+/// [`write_image`] with the config as the bytes to store (an imported config is kept byte
+/// for byte: its digest is the image's id).
+pub fn write_image_raw(
+    store: &Store,
+    name: &str,
+    config_bytes: &[u8],
+    layers: &[Layer],
+) -> Result<Image, Failure> {
+    let config_digest = store.put_blob(config_bytes)?;
+    let layer_descriptors = layers
+        .iter()
+        .map(|layer| descriptor(layer.media_type(), &layer.digest, layer.size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(
+            MediaType::ImageConfig,
+            &config_digest,
+            config_bytes.len() as u64,
+        )?)
+        .layers(layer_descriptors)
+        .build()
+        .map_err(|error| Failure::new(format!("cannot make the manifest: {error}")))?;
+    add_manifest(store, name, &to_json(&manifest)?)
+}
+
+/// Store the manifest `bytes` as a blob and name it `name`; returns the image as read back.
+pub fn add_manifest(store: &Store, name: &str, bytes: &[u8]) -> Result<Image, Failure> {
+    let digest = store.put_blob(bytes)?;
+    store.add_image(
+        name,
+        descriptor(MediaType::ImageManifest, &digest, bytes.len() as u64)?,
+    )?;
+    store.image(name)
+}
+
+/// JSON as blobs hold it: compact, so its digest does not depend on indentation.
+pub fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
+    serde_json::to_vec(value).map_err(|error| Failure::new(format!("cannot encode JSON: {error}")))
+}
+
+/// What a manifest (the blob's digest) and a config (the diff id) say a layer hashes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub digest: Option<&'a str>,
+    pub diff_id: &'a str,
+}
+
+/// Copy the layer `file` into the store's blobs while hashing and checking it; returns
+/// the layer with its digest, size, compression and diff id. With `expected` (the
+/// digest and diff id a manifest and config give it), a layer that hashes otherwise is
+/// refused before it becomes a blob.
+pub fn store_layer(
+    store: &Store,
     file: &Path,
-    layers_dir: &Path,
     model: &mut Model,
     what: String,
+    expected: Option<Expected<'_>>,
 ) -> Result<Layer, Failure> {
     let source = File::open(file)
         .map_err(|error| Failure::io(format!("cannot open {}", file.display()), error))?;
@@ -105,27 +183,33 @@ fn import_layer(
                 .hint("give a tar or tar.gz file, e.g. one made with `tar -C DIR -czf FILE .`"),
         );
     }
-    let incoming = layers_dir.join("incoming");
+    let incoming = Scratch::path_in(store.root(), "layer");
     let copy = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(&incoming)
-        .map_err(|error| Failure::io(format!("cannot create {}", incoming.display()), error))?;
+        .open(incoming.path())
+        .map_err(|error| {
+            Failure::io(
+                format!("cannot create {}", incoming.path().display()),
+                error,
+            )
+        })?;
     let bar = progress(size, what);
     let mut tee = Tee::new(source, BufWriter::new(copy)).with_progress(bar.clone());
-    let compression = check_stream(&mut tee, file, model);
+    let checked = check_stream(&mut tee, file, model);
     bar.finish_and_clear();
     // A failed write of the copy (a full disk) is the store's fault, not the archive's.
     if let Some(error) = tee.copy_error.take() {
         return Err(Failure::io(
-            format!("cannot store the layer in {}", layers_dir.display()),
+            format!("cannot store the layer in {}", store.root().display()),
             error,
         ));
     }
-    let compression = compression?;
+    let checked = checked?;
     let (hex, size, copy) = tee.finish(file)?;
-    let stored_failed = |error| Failure::io(format!("cannot write {}", incoming.display()), error);
+    let stored_failed =
+        |error| Failure::io(format!("cannot write {}", incoming.path().display()), error);
     copy.into_inner()
         .map_err(|error| stored_failed(error.into_error()))?
         .sync_all()
@@ -133,10 +217,27 @@ fn import_layer(
     let layer = Layer {
         digest: format!("sha256:{hex}"),
         size,
-        compression,
+        compression: checked.compression,
+        diff_id: format!("sha256:{}", checked.diff_hex),
     };
-    let blob = layers_dir.join(layer.file_name());
-    fs::rename(&incoming, &blob)
+    if let Some(expected) = expected {
+        for (what, said, found) in [
+            ("digest", expected.digest, &layer.digest),
+            ("diff id", Some(expected.diff_id), &layer.diff_id),
+        ] {
+            if said.is_some_and(|said| said != found) {
+                return Err(Failure::new(format!(
+                    "layer {} does not match its {what}: it hashes to {found}, not {}",
+                    file.display(),
+                    said.unwrap_or_default()
+                ))
+                .hint("the archive is damaged or was altered; make it again (skopeo copy, docker save)"));
+            }
+        }
+    }
+    let blob = store.blob_path(&layer.digest);
+    incoming
+        .rename_to(&blob)
         .map_err(|error| Failure::io(format!("cannot store {}", blob.display()), error))?;
     Ok(layer)
 }

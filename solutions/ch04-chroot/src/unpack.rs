@@ -57,7 +57,7 @@ fn unpack_each(
     dest: &Path,
     extract: &mut dyn FnMut(&Path, &str, &Path) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let manifest = store.manifest(name)?;
+    let image = store.image(name)?;
     if fs::symlink_metadata(dest).is_ok() {
         return Err(Failure::new(format!(
             "cannot unpack image {name} into {}: it already exists",
@@ -78,8 +78,8 @@ fn unpack_each(
     let mut staging_name = file_name.to_os_string();
     staging_name.push(format!(".tmp-{}", boxcar::state::new_container_id()));
     let staging = Scratch::dir(&parent.join(staging_name), 0o755)?;
-    for layer in &manifest.layers {
-        extract(&store.layer_path(name, layer), layer.hex(), staging.path())?;
+    for layer in &image.layers {
+        extract(&store.blob_path(&layer.digest), layer.hex(), staging.path())?;
     }
     staging
         .rename_to(dest)

@@ -16,7 +16,7 @@ use ch02_solution::{init, mounts, signals};
 use ch03_solution::cgroup::{self, Cgroup};
 use ch03_solution::limits::Limits;
 use ch04_solution::rootfs::{Rootfs, Source};
-use ch04_solution::{chroot, images};
+use ch04_solution::{chroot, image_config, images, user};
 use ch05_solution::volumes::{self, Volume};
 use ch05_solution::{dev, pivot};
 
@@ -29,11 +29,15 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     // Check everything the spec asks for before anything is created.
     let hostname = container.hostname();
     uts::check_hostname(hostname)?;
-    let process = Process::from_spec(container.process())?;
     let flags = namespaces::clone_flags(&container.namespaces())?;
     let limits = Limits::from_resources(&container.resources())?;
     let store = Store::new(state_root);
     let source = Source::of(container, &store)?;
+    let image = source
+        .as_ref()
+        .map(|source| source.config(&store))
+        .transpose()?
+        .flatten();
     let volumes: Vec<Volume> = container
         .mounts()
         .iter()
@@ -45,6 +49,11 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     let rootfs = source
         .map(|source| Rootfs::prepare(&source, &container.id, &store))
         .transpose()?;
+    // The image's command, environment, working directory and user under the flags; the
+    // user's name is looked up in the root filesystem just prepared.
+    let roots: Vec<PathBuf> = rootfs.iter().map(|r| r.path().to_path_buf()).collect();
+    let container = &image_config::merge(container, image.as_ref(), &roots)?;
+    let process = Process::from_spec(container.process())?;
     // In the parent, before clone: the mount points the child mounts on.
     let mut targets: Vec<PathBuf> = Vec::new();
     if let Some(rootfs) = &rootfs {
@@ -75,6 +84,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
                 pivot::make_root_read_only()?;
             }
         }
+        user::switch(container.process().user())?;
         if container.host.init {
             init::run_as_init(&process, channel)
         } else {

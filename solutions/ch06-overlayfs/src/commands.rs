@@ -5,8 +5,11 @@ use std::path::Path;
 use boxcar::cli::{self, human_size, Command};
 use boxcar::image::Store;
 use boxcar::Failure;
+use ch04_solution::extract::Model;
 use ch04_solution::images;
-use ch04_solution::import::import_layers;
+use ch04_solution::import::{store_layer, write_image};
+use oci_spec::image::{Config, History, ImageConfiguration};
+use oci_spec::runtime::Process;
 
 use crate::changes;
 use crate::containers::{size_of, Containers, Record, Status};
@@ -99,23 +102,72 @@ fn truncate(text: &str, width: usize) -> String {
     format!("{kept}…")
 }
 
+// ANCHOR: commit
+/// `commit CONTAINER NAME`: a new image whose layers are the container's image's (the same
+/// blobs: nothing is copied) plus one layer of its changes, and whose config carries the
+/// container's command, environment and working directory, as `docker commit` does.
 fn commit(containers: &Containers, root: &Path, wanted: &str, name: &str) -> Result<i32, Failure> {
     cli::require_root();
     let store = Store::new(root);
-    boxcar::image::check_name(name)?;
+    store.check_free(name)?;
     let record = containers.find(wanted)?;
-    let base = store.manifest(&record.image)?;
-    let layer = containers.dir(&record.id).join("commit.tar");
-    let written = changes::write_layer(&containers.overlay(&record.id).upper, &layer);
-    let mut layers: Vec<_> = base
-        .layers
-        .iter()
-        .map(|l| store.layer_path(&record.image, l))
-        .collect();
-    layers.push(layer.clone());
-    let imported = written.and_then(|()| import_layers(&store, name, &layers));
-    let _ = std::fs::remove_file(&layer);
-    let manifest = imported?;
-    println!("{name} ({} layers)", manifest.layers.len());
+    let base = store.image(&record.image)?;
+    let spec = containers.config(&record.id)?;
+    let tar = containers.dir(&record.id).join("commit.tar");
+    let written = changes::write_layer(&containers.overlay(&record.id).upper, &tar);
+    let stored = written.and_then(|()| {
+        let what = format!("committing {name}");
+        store_layer(&store, &tar, &mut Model::default(), what, None)
+    });
+    let _ = std::fs::remove_file(&tar);
+    let mut layers = base.layers.clone();
+    layers.push(stored?);
+    let mut config = base.config.clone();
+    let mut rootfs = config.rootfs().clone();
+    rootfs.set_diff_ids(layers.iter().map(|layer| layer.diff_id.clone()).collect());
+    let now = boxcar::image::rfc3339(std::time::SystemTime::now());
+    let mut history = config.history().clone().unwrap_or_default();
+    let mut entry = History::default();
+    entry
+        .set_created(Some(now.clone()))
+        .set_created_by(Some(format!("boxcar commit {wanted}")));
+    history.push(entry);
+    let runtime = committed_runtime(&base.config, spec.process().as_ref());
+    config
+        .set_created(Some(now))
+        .set_config(Some(runtime))
+        .set_rootfs(rootfs)
+        .set_history(Some(history));
+    let image = write_image(&store, name, &config, &layers)?;
+    println!("{name} ({} layers)", image.layers.len());
     Ok(0)
+}
+// ANCHOR_END: commit
+
+/// The committed image's runtime config: the container's process as it ran. Its args
+/// are split back into the base image's Entrypoint and a Cmd when they start with it;
+/// HOSTNAME is left out (each container gets its own).
+fn committed_runtime(base: &ImageConfiguration, process: Option<&Process>) -> Config {
+    let mut runtime = base.config().clone().unwrap_or_default();
+    let Some(process) = process else {
+        return runtime;
+    };
+    let args = process.args().clone().unwrap_or_default();
+    let entrypoint = runtime.entrypoint().clone().unwrap_or_default();
+    if !entrypoint.is_empty() && args.starts_with(&entrypoint) {
+        runtime.set_cmd(Some(args[entrypoint.len()..].to_vec()));
+    } else {
+        runtime.set_entrypoint(None).set_cmd(Some(args));
+    }
+    let env = process.env().clone().unwrap_or_default();
+    runtime
+        .set_env(Some(
+            env.into_iter()
+                .filter(|v| !v.starts_with("HOSTNAME="))
+                .collect(),
+        ))
+        .set_working_dir(Some(process.cwd().display().to_string()));
+    let (uid, gid) = (process.user().uid(), process.user().gid());
+    runtime.set_user(Some(format!("{uid}:{gid}")).filter(|_| uid != 0 || gid != 0));
+    runtime
 }

@@ -15,8 +15,8 @@ use ch01_solution::{namespaces, spine, uts};
 use ch02_solution::{init, mounts, signals};
 use ch03_solution::cgroup::{self, Cgroup};
 use ch03_solution::limits::Limits;
-use ch04_solution::chroot;
 use ch04_solution::rootfs::Source;
+use ch04_solution::{chroot, image_config, user};
 use ch05_solution::volumes::{self, Volume};
 use ch05_solution::{dev, pivot};
 use ch06_solution::containers::{Containers, Kept};
@@ -32,7 +32,6 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     // Check everything the spec asks for before anything is created.
     let hostname = container.hostname();
     uts::check_hostname(hostname)?;
-    let process = Process::from_spec(container.process())?;
     let flags = namespaces::clone_flags(&container.namespaces())?;
     let limits = Limits::from_resources(&container.resources())?;
     let store = Store::new(state_root);
@@ -52,12 +51,18 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
     // An image becomes an overlay of its shared layers and an upper layer of this container,
     // with its mount points made in the parent; a --rootfs directory is used as it is.
     let mut kept = None;
+    let mut merged = None;
     let (rootfs, overlay_parts, targets) = match &source {
         Some(Source::Image(image)) => {
             let lowerdirs = layers::lowerdirs(&store, state_root, image)?;
             let dirs = containers.overlay(&container.id);
             overlay::check_options_fit(&lowerdirs, &dirs)?;
-            kept = Some(Kept::new(&containers, container, image)?);
+            // Chapter 04's merge of the image's config, names looked up in its layers; the
+            // record's config.json is the result.
+            let config = store.image(image)?.config;
+            let with_image =
+                merged.insert(image_config::merge(container, Some(&config), &lowerdirs)?);
+            kept = Some(Kept::new(&containers, with_image, image)?);
             dirs.create()?;
             let targets = overlay::prepare_in_overlay(&dirs, &lowerdirs, &volumes)?;
             (Some(dirs.merged.clone()), Some((lowerdirs, dirs)), targets)
@@ -72,6 +77,11 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
         }
         None => (None, None, Vec::new()),
     };
+    let container = match &merged {
+        Some(merged) => merged,
+        None => &image_config::merge(container, None, &rootfs.iter().cloned().collect::<Vec<_>>())?,
+    };
+    let process = Process::from_spec(container.process())?;
 
     let forwarded = signals::block_forwarded()?;
     let mut child = spine::spawn(flags, |channel| {
@@ -96,6 +106,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
                 pivot::make_root_read_only()?;
             }
         }
+        user::switch(container.process().user())?;
         if container.host.init {
             init::run_as_init(&process, channel)
         } else {

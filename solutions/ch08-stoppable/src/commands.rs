@@ -32,6 +32,7 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// with `-d`, under a detached monitor, printing the id.
 pub fn run_container(container: &Container, root: &Path) -> Result<i32, Failure> {
     sweep(root);
+    let container = &crate::core::with_image_config(container, root)?;
     let containers = Containers::new(root);
     if container.host.detach {
         claim(&containers, container, Status::Created)?;
@@ -55,6 +56,7 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
             let container = Container::from_run_args(&args, 8)?;
             cli::require_root();
             sweep(root);
+            let container = crate::core::with_image_config(&container, root)?;
             create(&containers, &container, root)
         }
         Command::Start { attach, container } => {
@@ -105,9 +107,10 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
             sweep(root);
             logs(&containers, &container, follow, tail)
         }
-        Command::Inspect { container } => {
+        // As docker's: a container if one has that name, else an image (chapter 04).
+        Command::Inspect { name } if containers.find(&name).is_ok() => {
             sweep(root);
-            inspect(&containers, &container)
+            inspect(&containers, &name)
         }
         Command::Ps { all, size } => {
             sweep(root);
