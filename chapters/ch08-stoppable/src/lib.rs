@@ -17,7 +17,8 @@
 //!   subreaper, single-threaded. It holds the upper layer's lock and the cgroup's owner lock,
 //!   calls create (in a forked child, which exits) and start, sends the output to the log
 //!   file, reaps the init, records the exit code and tears the instance down. `run` without
-//!   `-d` is the same monitor in the foreground, attached to the terminal.
+//!   `-d` is the same monitor in the foreground, attached to the terminal; it runs create
+//!   itself, and its container dies with it, as in chapters 01-07.
 //!
 //! Two lifetimes: the *container* (its record, config.json, upper layer, log) lives from
 //! `create` to `rm`; an *instance* (processes, namespaces, cgroup, and — with chapter 07 —

@@ -129,10 +129,16 @@ pub fn with_image_config(container: &Container, state_root: &Path) -> Result<Con
 
 // ANCHOR: create
 /// create: clone the container's init into its namespaces and cgroup, let it set itself up,
-/// and return once it waits at the exec fifo (`fifo`, an O_PATH fd it inherits). The init
-/// outlives the caller: whoever called create must be a child subreaper to reap it.
-pub fn create(plan: &Plan, cgroup: &Cgroup, fifo: RawFd) -> Result<Pid, Failure> {
-    let mut child = spine::spawn_with(plan.flags, Lifetime::OutlivesParent, |channel| {
+/// and return once it waits at the exec fifo (`fifo`, an O_PATH fd it inherits). With
+/// `Lifetime::OutlivesParent` the init outlives the caller, and whoever is above the caller
+/// must be a child subreaper to reap it.
+pub fn create(
+    plan: &Plan,
+    cgroup: &Cgroup,
+    fifo: RawFd,
+    lifetime: Lifetime,
+) -> Result<Pid, Failure> {
+    let mut child = spine::spawn_with(plan.flags, lifetime, |channel| {
         // The child's setup, in order: chapter 06's, then the wait for start.
         uts::set_hostname(&plan.hostname)?;
         mounts::make_private()?;

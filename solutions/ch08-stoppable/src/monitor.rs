@@ -23,7 +23,9 @@
 //! clones the init.
 //!
 //! `run` without `-d` is the same monitor, in the foreground: attached to the terminal,
-//! no log file, signals to the runtime forwarded to the container.
+//! no log file, signals to the runtime forwarded to the container, and create run in the
+//! monitor itself, so that the container dies with it (PR_SET_PDEATHSIG) as it does in
+//! chapters 01-07.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -35,6 +37,7 @@ use std::time::Instant;
 use boxcar::spec::Container;
 use boxcar::state::{start_time, Runtime};
 use boxcar::{cli, exit, Failure};
+use ch01_solution::spine::Lifetime;
 use ch02_solution::signals;
 use ch03_solution::cgroup::{self, Cgroup};
 use ch06_solution::containers::{Containers, Record, Status};
@@ -66,6 +69,7 @@ pub enum Then {
 /// the command's exit code. `kept`: the container has a record (it runs from an image).
 pub fn run_attached(container: &Container, root: &Path, kept: bool) -> Result<i32, Failure> {
     let mut monitor = Monitor::new(container, root, kept)?;
+    monitor.attached = true;
     let outcome = monitor.run(Then::Start, &mut None);
     monitor.finish(&outcome);
     if kept && !monitor.prepared {
@@ -158,6 +162,9 @@ struct Monitor<'a> {
     owner: bool,
     /// The plan was made: the container's directories are ready for an instance.
     prepared: bool,
+    /// In the foreground (`run` without `-d`): the monitor runs create itself and the init
+    /// dies with it, as every runtime of chapters 01-07 does.
+    attached: bool,
     init: Option<Runtime>,
 }
 
@@ -179,6 +186,7 @@ impl<'a> Monitor<'a> {
             kept,
             owner: false,
             prepared: false,
+            attached: false,
             init: None,
         })
     }
@@ -210,7 +218,11 @@ impl<'a> Monitor<'a> {
         cgroup::clean_stale();
         let cgroup = Cgroup::create(&self.container.id, &plan.limits)?;
         let forwarded = signals::block_forwarded()?;
-        let init = create_in_child(&plan, &cgroup, &self.dir)?;
+        let init = if self.attached {
+            create_here(&plan, &cgroup, &self.dir)?
+        } else {
+            create_in_child(&plan, &cgroup, &self.dir)?
+        };
         self.init = Some(init);
         Instance {
             monitor: me,
@@ -332,6 +344,21 @@ fn lock_upper(dir: &Path, name: &str) -> Result<Flock<File>, Failure> {
 }
 // ANCHOR_END: lock_upper
 
+/// Run create in this process, the init dying with it (PR_SET_PDEATHSIG): the foreground
+/// `run`, whose container ends when the runtime the user waits on is killed.
+fn create_here(plan: &Plan, cgroup: &Cgroup, dir: &Path) -> Result<Runtime, Failure> {
+    let (_path, fifo) = crate::fifo::make(dir)?;
+    let pid = core::create(plan, cgroup, fifo.as_raw_fd(), Lifetime::DiesWithParent)?;
+    let start = start_time(pid.as_raw()).ok_or_else(|| {
+        Failure::new("the container's init ended right after create")
+            .hint("see what it printed above")
+    })?;
+    Ok(Runtime {
+        pid: pid.as_raw(),
+        start,
+    })
+}
+
 /// Run create in a child process that exits once the init waits at the exec fifo, and
 /// return the init. The child keeps only the fds create needs: the container must never
 /// inherit the monitor's locks or its pipe to the CLI.
@@ -343,7 +370,7 @@ fn create_in_child(plan: &Plan, cgroup: &Cgroup, dir: &Path) -> Result<Runtime, 
     match unsafe { fork() }.map_err(|e| Failure::syscall("cannot fork create", e))? {
         ForkResult::Child => {
             keep_only_fds(&[answer_write.as_raw_fd(), fifo.as_raw_fd()]);
-            let created = core::create(plan, cgroup, fifo.as_raw_fd());
+            let created = core::create(plan, cgroup, fifo.as_raw_fd(), Lifetime::OutlivesParent);
             let mut answer = File::from(answer_write);
             send(&mut answer, &created.map(|pid| pid.to_string()));
             // _exit(2): nothing of the monitor's (its cgroup, its locks) may be dropped here.
