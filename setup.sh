@@ -21,8 +21,9 @@ as_root() {
 
 # Debian packages: busybox-static is the default image (chapter 04), ps and unshare are used by
 # the tests and the book's experiments, gcc links Rust binaries; hyperfine, runc and crun are
-# what `cargo boxcar bench` measures with and against.
-packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev hyperfine runc crun)
+# what `cargo boxcar bench` measures with and against; nft (nftables) is what chapter 07's
+# runtime drives for NAT and published ports.
+packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev hyperfine runc crun nftables)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then

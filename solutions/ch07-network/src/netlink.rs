@@ -62,7 +62,25 @@ impl Netlink {
 
     /// A connection to the network namespace of process `pid` (the container's): setns(2)
     /// into it, open the socket there, and setns back, whatever happened in between.
+    // ANCHOR: open_in
     pub fn open_in(pid: Pid) -> Result<Netlink, Failure> {
+        // EXERCISE(ch07-1): Return a Netlink connected to the network namespace of process
+        // `pid` (the container's, waiting for "go"), while the runtime itself ends up where it
+        // started, in its own namespace, whatever happened in between: every later step
+        // (the bridge, the host's veth end) must happen on the host. A netlink socket talks
+        // to the namespace it was created in (rtnetlink(7)); setns(2) moves the calling
+        // thread; proc(5) names the file of each process's namespace (/proc/PID/ns/net).
+        // HINT(1): three steps: go into the container's namespace, make the connection there
+        //   (Netlink::open does it), go back. The socket stays in the container's namespace
+        //   after you leave it. Open your way back before you leave.
+        // HINT(2): std::fs::File::open the runtime's own namespace first
+        //   (/proc/thread-self/ns/net), then the container's (/proc/{pid}/ns/net);
+        //   nix::sched::setns(file.as_fd(), CloneFlags::CLONE_NEWNET) enters one. Keep the
+        //   result of Netlink::open in a variable: return it only after setns back.
+        // HINT(3): let ours = File::open("/proc/thread-self/ns/net")...; let theirs =
+        //   File::open(format!("/proc/{pid}/ns/net"))...; setns(theirs.as_fd(), NEWNET)
+        //   .map_err(|e| Failure::syscall("…", e))?; let opened = Netlink::open();
+        //   setns(ours.as_fd(), NEWNET).map_err(…)?; opened
         let ours = File::open("/proc/thread-self/ns/net")
             .map_err(|e| Failure::io("cannot open the runtime's network namespace", e))?;
         let path = format!("/proc/{pid}/ns/net");
@@ -77,7 +95,9 @@ impl Netlink {
             Failure::syscall("cannot come back to the runtime's network namespace", errno)
         })?;
         opened
+        // END EXERCISE
     }
+    // ANCHOR_END: open_in
 
     fn block_on<T>(
         &self,
@@ -127,6 +147,20 @@ impl Netlink {
         bridge: u32,
         mtu: u32,
     ) -> Result<(), Failure> {
+        // EXERCISE(ch07-2): Create, in one RTM_NEWLINK request, a veth pair (veth(4)): its
+        // host end `host_name`, plugged into the bridge whose index is `bridge`, up; its
+        // other end `eth0`, made directly inside the network namespace of process `pid`.
+        // Both ends get `mtu`. rtnetlink(7) describes the request; ip-link(8)'s `ip link add
+        // NAME mtu M master BR up type veth peer name eth0 mtu M netns PID` is the same
+        // request typed by hand.
+        // HINT(1): a veth's peer is described by a link message of its own, nested inside the
+        //   request (IFLA_INFO_DATA, VETH_INFO_PEER): everything about eth0 (its name, MTU,
+        //   namespace) goes in that inner message; everything about the host end in the outer.
+        // HINT(2): LinkMessageBuilder::<LinkUnspec>::new().name(…).mtu(…).setns_by_pid(…)
+        //   .build() is the peer; LinkVeth::new(host_name, "eth0") builds the outer one, and
+        //   .set_info_data(InfoData::Veth(InfoVeth::Peer(peer))) puts yours in. On the outer:
+        //   .mtu(), .controller(bridge) (the bridge is the link's controller, `master`), .up().
+        // HINT(3): self.block_on("…", self.handle.link().add(message).execute()).
         let peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name("eth0".to_string())
             .mtu(mtu)
@@ -140,6 +174,7 @@ impl Netlink {
             .build();
         let request = self.handle.link().add(message).execute();
         self.block_on(&format!("cannot create the veth pair {host_name}"), request)
+        // END EXERCISE
     }
     // ANCHOR_END: veth
 

@@ -179,16 +179,32 @@ fn unplug(host: &Netlink, id: &str) -> Result<(), Failure> {
     bridge::remove_if_unused(host)
 }
 
+// ANCHOR: configure_inside
 /// From the parent, through a socket opened inside the container's namespace: the address
 /// on eth0, eth0 up, the default route through the bridge.
 fn configure_inside(inside: &Netlink, address: Ipv4Addr) -> Result<(), Failure> {
+    // EXERCISE(ch07-3): Make eth0, the container's end of the veth pair, usable: give it
+    // `address` in the bridge's network (a /PREFIX), set it up, and send everything not on
+    // that network to the bridge, GATEWAY (a default route). `inside` talks to the
+    // container's namespace: what you ask of it happens there. ip-address(8), ip-link(8),
+    // ip-route(8) are the same requests typed by hand.
+    // HINT(1): three requests, in an order the kernel accepts: a route through a gateway is
+    //   refused until the gateway is reachable, that is, until a link that is up has an
+    //   address in the gateway's network.
+    // HINT(2): Netlink has a method for each: link("eth0") finds its index, add_address,
+    //   set_up, add_default_route. The prefix is the pool's, PREFIX, not /32.
+    // HINT(3): let eth0 = inside.link("eth0")?.ok_or_else(|| Failure::new("…"))?;
+    //   inside.add_address(eth0.index, address, PREFIX)?; inside.set_up(eth0.index)?;
+    //   inside.add_default_route(GATEWAY)
     let eth0 = inside
         .link("eth0")?
         .ok_or_else(|| Failure::new("the container's end of the veth pair is missing"))?;
     inside.add_address(eth0.index, address, PREFIX)?;
     inside.set_up(eth0.index)?;
     inside.add_default_route(GATEWAY)
+    // END EXERCISE
 }
+// ANCHOR_END: configure_inside
 
 /// Undo what runtimes that were killed left: their port tables, their host veths, the
 /// reservations of containers whose record is gone, and the bridge once unused. A container
