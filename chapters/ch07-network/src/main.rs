@@ -39,8 +39,11 @@ fn main() {
 
 /// `ps`, `rm`, … as in chapter 06; after `rm`, the addresses of removed containers go back.
 fn other_command(command: cli::Command, state_root: &Path) -> Result<i32, Failure> {
+    let removes = matches!(command, cli::Command::Rm { .. });
     let code = commands::run(command, state_root)?;
-    network::clean_stale(state_root);
+    if removes {
+        network::clean_stale(state_root);
+    }
     Ok(code)
 }
 

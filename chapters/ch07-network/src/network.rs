@@ -139,11 +139,6 @@ impl Network {
         self.keep_reservation = true;
     }
 
-    /// The container's address on the bridge, if it has one.
-    pub fn address(&self) -> Option<Ipv4Addr> {
-        self.address
-    }
-
     fn disconnect(&mut self) -> Result<(), Failure> {
         if self.port_table {
             nat::delete_port_table(&self.id)?;

@@ -19,9 +19,7 @@ use futures_util::TryStreamExt;
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::Pid;
-use rtnetlink::packet_route::link::{
-    InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
-};
+use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::route::RouteAttribute;
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec};
 use rtnetlink::{LinkVeth, RouteMessageBuilder};
@@ -40,7 +38,6 @@ pub struct Link {
     pub name: String,
     pub mtu: u32,
     pub controller: Option<u32>,
-    pub is_bridge: bool,
 }
 
 impl Netlink {
@@ -256,16 +253,12 @@ fn link_of(message: &LinkMessage) -> Link {
         name: String::new(),
         mtu: 0,
         controller: None,
-        is_bridge: false,
     };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::IfName(name) => link.name = name.clone(),
             LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
             LinkAttribute::Controller(index) => link.controller = Some(*index),
-            LinkAttribute::LinkInfo(infos) => {
-                link.is_bridge |= infos.contains(&LinkInfo::Kind(InfoKind::Bridge));
-            }
             _ => {}
         }
     }
