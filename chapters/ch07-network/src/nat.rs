@@ -1,5 +1,6 @@
-//! NAT and published ports with nftables: rules written as nft's JSON (libnftables-json(5))
-//! and applied by `nft -j -f -` through the `nftables` crate, as netavark (podman) does.
+//! NAT and published ports with nftables: rules written as nft's JSON (libnftables-json(5)),
+//! checked against the `nftables` crate's schema (the crate netavark, podman's network
+//! stack, uses), and applied by one `nft -j` run.
 //!
 //! One table, `ip boxcar`, made with the bridge: masquerade for what leaves the host from a
 //! container, and for what reaches a container from 127.0.0.1 or from a container through
@@ -137,19 +138,34 @@ fn delete_table(name: &str) -> Result<(), Failure> {
 }
 
 fn apply(commands: &Value, what: &str) -> Result<(), Failure> {
+    // Checked against the nftables crate's schema of nft's JSON before nft sees it.
     let ruleset: Nftables = serde_json::from_value(commands.clone())
         .map_err(|e| Failure::new(format!("{what}: the rules do not parse as nft JSON: {e}")))?;
-    nftables::helper::apply_ruleset(&ruleset).map_err(|error| match error {
-        nftables::helper::NftablesError::NftExecution { inner, .. }
-            if inner.kind() == std::io::ErrorKind::NotFound =>
-        {
-            missing_nft()
+    let json = serde_json::to_string(&ruleset)
+        .map_err(|e| Failure::new(format!("{what}: cannot encode the rules: {e}")))?;
+    // With -j, nft reads a command line as JSON (nft(8)): one argument, no pipe, and no need
+    // for /dev/stdin, which a minimal system may lack. Its stderr is ours to summarise.
+    let output = std::process::Command::new("nft")
+        .arg("-j")
+        .arg(&json)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match output {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing_nft()),
+        Err(e) => Err(Failure::io(format!("{what}: cannot run nft"), e)),
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let said = stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("nothing");
+            Err(Failure::new(format!("{what}: nft said: {}", said.trim()))
+                .hint("is nf_tables available (modprobe nf_tables nft_chain_nat nft_masq)?"))
         }
-        nftables::helper::NftablesError::NftFailed { stderr, .. } => {
-            Failure::new(format!("{what}: nft said: {}", stderr.trim()))
-        }
-        other => Failure::new(format!("{what}: {other}")),
-    })
+    }
 }
 
 /// The one line for a host without nft.
