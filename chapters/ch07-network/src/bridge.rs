@@ -1,6 +1,9 @@
 //! The host's bridge, `bx0`: a virtual switch every container's veth is plugged into, with
-//! the containers' gateway address on it. Made by the first container that needs it, removed
-//! by the last one to leave (or by `network::clean_stale`), always under the pool's lock.
+//! the containers' gateway address on it. Made by the first container that needs it, under
+//! the pool's lock, with its NAT table; then kept for the next ones, as Docker keeps
+//! `docker0`: made and removed per container it would cost every `run --rm` a bridge, an
+//! `nft` run and a synchronous link deletion (tens of milliseconds here). Remove it by hand
+//! with `ip link del bx0 && nft delete table ip boxcar`; the next container makes it again.
 
 use std::net::Ipv4Addr;
 
@@ -46,25 +49,4 @@ fn configure(host: &Netlink, bridge: &Link) -> Result<(), Failure> {
     // packet from 127.0.0.0/8 routed out of a link unless route_localnet is set on it.
     sysctl::set_route_localnet(BRIDGE)?;
     nat::add_bridge_table(Ipv4Addr::from(u32::from(GATEWAY) & !0xffff), PREFIX)
-}
-
-/// The links plugged into the bridge (its ports).
-pub fn ports(host: &Netlink, bridge: &Link) -> Result<usize, Failure> {
-    let links = host.links()?;
-    Ok(links
-        .iter()
-        .filter(|link| link.controller == Some(bridge.index))
-        .count())
-}
-
-/// Remove the bridge and its NAT table if no container is plugged into it any more.
-pub fn remove_if_unused(host: &Netlink) -> Result<(), Failure> {
-    let Some(bridge) = host.link(BRIDGE)? else {
-        return nat::delete_bridge_table();
-    };
-    if ports(host, &bridge)? > 0 {
-        return Ok(());
-    }
-    host.delete_link(bridge.index)?;
-    nat::delete_bridge_table()
 }

@@ -3,7 +3,7 @@
 //! a default route, outbound NAT and published ports. All of it over netlink, in process.
 //!
 //! - [`netlink`]: the synchronous façade over rtnetlink (links, addresses, routes).
-//! - [`bridge`]: the host's bridge `bx0`, made by the first container, removed by the last.
+//! - [`bridge`]: the host's bridge `bx0`, made by the first container and kept, as `docker0`.
 //! - [`addresses`]: the /16 pool, one reservation file per address, round-robin.
 //! - [`nat`]: masquerade and DNAT as nftables JSON.
 //! - [`ports`]: `-p [IP:]HOST:CTR[/tcp|udp]`, each host port held open.

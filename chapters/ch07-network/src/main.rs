@@ -155,8 +155,8 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
         started.elapsed(),
     );
     Ok(code)
-    // Dropped here, last made first: `network` (port rules, veth, the bridge if it was the
-    // last one), then `kept` (the record says Exited; with --rm it is gone), then `cgroup`.
+    // Dropped here, last made first: `network` (port rules, address; the veth goes with the
+    // namespace), then `kept` (the record says Exited; with --rm it is gone), then `cgroup`.
 }
 
 /// In the parent, before clone: the mount points and the volumes' targets, made in the

@@ -116,7 +116,18 @@ impl Netlink {
 
     /// The link called `name`, if there is one.
     pub fn link(&self, name: &str) -> Result<Option<Link>, Failure> {
-        Ok(self.links()?.into_iter().find(|link| link.name == name))
+        // One request for one link (IFLA_IFNAME), not a dump of every link: on a host with
+        // hundreds of containers, each start would otherwise read hundreds of veths.
+        let request = self.handle.link().get().match_name(name).execute();
+        let mut replies = std::pin::pin!(request);
+        match self.runtime.block_on(replies.try_next()) {
+            Ok(message) => Ok(message.as_ref().map(link_of)),
+            // "No such device": there is no link of that name.
+            Err(rtnetlink::Error::NetlinkError(error)) if error.raw_code() == -libc::ENODEV => {
+                Ok(None)
+            }
+            Err(error) => Err(failure(&format!("cannot look up link {name}"), error)),
+        }
     }
 
     /// Create bridge `name` with `mtu`, up (`ip link add NAME type bridge mtu M up`).

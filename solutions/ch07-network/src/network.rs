@@ -1,7 +1,17 @@
 //! The container's network, from outside: its namespace gets `lo` up and, with
 //! `--net bridge`, a veth pair to the host's bridge, an address, a default route, and its
-//! published ports. Everything made here is undone when [`Network`] is dropped, and what a
-//! killed runtime left is undone by [`clean_stale`].
+//! published ports. What is the container's is undone when [`Network`] is dropped (its port
+//! rules, its address), and what a killed runtime left is undone by [`clean_stale`]. Two
+//! things are not undone per container, on purpose:
+//!
+//! - the veth pair goes with the container's namespace: when its last process exits the
+//!   kernel frees the namespace, and deleting a namespace deletes the veths in it with their
+//!   peers (veth(4)). Deleting the host end ourselves would cost a synchronous
+//!   unregister_netdevice — 30–100 ms of RCU grace periods on this VM — for what the kernel
+//!   does anyway, a moment later, off our clock. Until then the old address may still answer:
+//!   harmless, as the pool hands addresses out round-robin, never the one just freed;
+//! - the bridge and its NAT table stay for the next container, as Docker keeps `docker0`
+//!   (see [`bridge`]).
 //!
 //! ```text
 //!   host (the runtime's namespace)                  container's namespace
@@ -64,8 +74,6 @@ pub struct Network {
     pool: Pool,
     markers: PathBuf,
     address: Option<Ipv4Addr>,
-    /// Whether this runtime went as far as the bridge: then it may be the last one there.
-    bridged: bool,
     port_table: bool,
     _held: Vec<Held>,
     keep_reservation: bool,
@@ -78,7 +86,6 @@ pub fn connect(plan: &Plan, id: &str, pid: Pid, state_root: &Path) -> Result<Net
         pool: Pool::new(state_root),
         markers: state_root.join("network").join("ports"),
         address: None,
-        bridged: false,
         port_table: false,
         _held: Vec::new(),
         keep_reservation: false,
@@ -109,7 +116,6 @@ impl Network {
     /// Under the pool's lock: the bridge, an address, the veth pair with hairpin mode.
     fn plug_in(&mut self, host: &Netlink, pid: Pid) -> Result<Ipv4Addr, Failure> {
         let locked = self.pool.lock()?;
-        self.bridged = true;
         let bridge = bridge::ensure(host)?;
         let address = self.pool.reserve(&locked, &self.id)?;
         self.address = Some(address);
@@ -139,17 +145,14 @@ impl Network {
         self.keep_reservation = true;
     }
 
+    /// The port rules and the address. The veth goes with the namespace (see the top).
     fn disconnect(&mut self) -> Result<(), Failure> {
         if self.port_table {
             nat::delete_port_table(&self.id)?;
             let _ = std::fs::remove_file(self.markers.join(&self.id));
         }
-        if !self.bridged {
-            return Ok(());
-        }
-        let locked = self.pool.lock()?;
-        unplug(&Netlink::open()?, &self.id)?;
         if let Some(address) = self.address.filter(|_| !self.keep_reservation) {
+            let locked = self.pool.lock()?;
             self.pool.release(&locked, address, &self.id);
         }
         Ok(())
@@ -164,14 +167,13 @@ impl Drop for Network {
     }
 }
 
-/// Delete container `id`'s host veth (its peer goes with it, and the address stops
-/// answering at once rather than when the kernel gets round to freeing the namespace), and
-/// the bridge if it was the last one. The pool's lock must be held.
+/// Delete container `id`'s host veth, if it is still there (its peer goes with it). Only for
+/// what a dead runtime left: a container that outlived its runtime keeps its namespace.
 fn unplug(host: &Netlink, id: &str) -> Result<(), Failure> {
-    if let Some(veth) = host.link(&host_veth(id))? {
-        host.delete_link(veth.index)?;
+    match host.link(&host_veth(id))? {
+        Some(veth) => host.delete_link(veth.index),
+        None => Ok(()),
     }
-    bridge::remove_if_unused(host)
 }
 
 // ANCHOR: configure_inside
@@ -202,7 +204,7 @@ fn configure_inside(inside: &Netlink, address: Ipv4Addr) -> Result<(), Failure> 
 // ANCHOR_END: configure_inside
 
 /// Undo what runtimes that were killed left: their port tables, their host veths, the
-/// reservations of containers whose record is gone, and the bridge once unused. A container
+/// reservations of containers whose record is gone. A container
 /// whose runtime is alive holds its owner lock (chapter 03) and is left alone.
 pub fn clean_stale(state_root: &Path) {
     let pool = Pool::new(state_root);
@@ -259,7 +261,6 @@ pub fn clean_stale(state_root: &Path) {
         }
         pool.release(&locked, address, &id);
     }
-    let _ = bridge::remove_if_unused(&host);
 }
 
 /// Whether no live runtime holds container `id`'s owner lock (taking it proves it).
