@@ -22,9 +22,10 @@ as_root() {
 # Debian packages: busybox-static is the default image (chapter 04), ps and unshare are used by
 # the tests and the book's experiments, gcc links Rust binaries; hyperfine, runc and crun are
 # what `cargo boxcar bench` measures with and against; skopeo and umoci read and write OCI
-# images (chapter 04's store is an OCI layout, and its tests check it with both).
+# images (chapter 04's store is an OCI layout, and its tests check it with both); nft
+# (nftables) is what chapter 07's runtime drives for NAT and published ports.
 packages=(busybox-static procps util-linux iproute2 hostname gcc libc6-dev hyperfine runc crun
-    skopeo umoci)
+    skopeo umoci nftables)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then

@@ -221,12 +221,12 @@ pub struct RunArgs {
     #[arg(long = "read-only")]
     pub read_only: bool,
 
-    /// Network: none (the default) or bridge.
+    /// Network: bridge (the default: an address behind NAT) or none (only lo).
     #[arg(long, value_name = "MODE")]
     pub net: Option<String>,
 
-    /// Publish a container port on the host (HOST:CTR).
-    #[arg(short = 'p', long = "publish", value_name = "HOST:CTR")]
+    /// Publish a container port on the host ([IP:]HOST:CTR[/tcp|udp]).
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CTR")]
     pub publish: Vec<String>,
 
     /// Remove the container when it exits.

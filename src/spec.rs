@@ -49,6 +49,7 @@ pub const NAMESPACES: &[(LinuxNamespaceType, u8)] = &[
     (LinuxNamespaceType::Ipc, 1),
     (LinuxNamespaceType::Pid, 2),
     (LinuxNamespaceType::Mount, 2),
+    (LinuxNamespaceType::Network, 7),
 ];
 
 /// A container as `run` asks for it.
@@ -85,6 +86,13 @@ pub struct HostConfig {
     /// image as in docker.
     #[serde(default)]
     pub asked: Asked,
+    /// `--net`: `none` or `bridge` (the default from chapter 07, which brings the network
+    /// namespace); none before chapter 07, where the container shares the host's network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `-p [IP:]HOST:CTR[/tcp|udp]`, as given; the network pillar parses and checks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
 }
 
 /// The process as `run`'s flags asked for it, before an image's config fills the rest.
@@ -138,6 +146,8 @@ impl Container {
                     workdir: args.workdir.clone(),
                     user: args.user.clone(),
                 },
+                network: network_mode(args, chapter)?,
+                publish: args.publish.clone(),
             },
             id,
             spec,
@@ -228,6 +238,18 @@ fn check_name(name: &str) -> Result<String, Failure> {
         "use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit, \
          e.g. --name web-1",
     ))
+}
+
+/// `--net none|bridge`, Docker's names; `bridge` unless told otherwise from chapter 07 on.
+fn network_mode(args: &RunArgs, chapter: u8) -> Result<Option<String>, Failure> {
+    if chapter < 7 {
+        return Ok(None);
+    }
+    match args.net.as_deref().unwrap_or("bridge") {
+        mode @ ("none" | "bridge") => Ok(Some(mode.to_string())),
+        other => Err(Failure::new(format!("invalid --net {other:?}"))
+            .hint("use --net bridge (the default: an address on the boxcar bridge) or --net none (only lo)")),
+    }
 }
 
 /// `process`: the command, a clean environment with Docker's defaults, the working
@@ -580,6 +602,23 @@ mod tests {
         };
         assert_eq!(types(1), [LinuxNamespaceType::Uts, LinuxNamespaceType::Ipc]);
         assert_eq!(types(2).len(), 4);
+        assert!(!types(6).contains(&LinuxNamespaceType::Network));
+        assert!(types(7).contains(&LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn the_network_is_bridge_by_default_from_chapter_07() {
+        let mut run = args(&["sh"], &[]);
+        assert_eq!(
+            Container::from_run_args(&run, 6).unwrap().host.network,
+            None
+        );
+        let network = |run: &RunArgs| Container::from_run_args(run, 7).map(|c| c.host.network);
+        assert_eq!(network(&run).unwrap().as_deref(), Some("bridge"));
+        run.net = Some("none".into());
+        assert_eq!(network(&run).unwrap().as_deref(), Some("none"));
+        run.net = Some("host".into());
+        assert!(network(&run).is_err());
     }
 
     #[test]

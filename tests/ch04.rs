@@ -118,7 +118,7 @@ fn checks() -> Vec<Check> {
         ),
         Check::pillar(
             "an_images_config_runs_and_flags_override_it",
-            "an image made by umoci with Entrypoint, Cmd, Env, WorkingDir and User runs with them, and -e, -w, --user, --entrypoint and a command override them; a docker-archive imports and runs",
+            "an image made by umoci with Entrypoint, Cmd, Env, WorkingDir and User runs with them, and -e, -w, --user, --entrypoint and a command override them; a missing working directory is made inside the container; a docker-archive imports and runs",
             "an image is files and a config: docker runs the image's own command, in its directory, as its user, with its environment",
             "image_config::merge under the flags; user::resolve in the image's /etc/passwd; user::switch setgroups, setgid, setuid in the child",
             an_images_config_runs_and_flags_override_it,
@@ -944,6 +944,8 @@ fn an_images_config_runs_and_flags_override_it(ctx: &Ctx) -> Result<()> {
         bundle.join("rootfs/etc/group"),
         "root:x:0:\napp:x:4343:\nextra:x:77:app\n",
     )?;
+    // A symlink to / in the image: a working directory made through it must stay inside.
+    std::os::unix::fs::symlink("/", bundle.join("rootfs/escape"))?;
     tool(
         ctx,
         "umoci",
@@ -1009,6 +1011,20 @@ fn an_images_config_runs_and_flags_override_it(ctx: &Ctx) -> Result<()> {
     ensure!(
         overridden == ["bye", "0", "0", "0", "/", "/root"],
         "-e, -w and --user win over the image: {overridden:?}"
+    );
+    // A working directory the image lacks is made, as docker makes it, inside the container
+    // even when the path crosses a symlink to /.
+    // (pwd prints the path with the symlink resolved, in the container: /boxcar-workdir-N.)
+    let missing = format!("/escape/boxcar-workdir-{}", std::process::id());
+    let resolved = missing.trim_start_matches("/escape").to_string();
+    let made = lines(&["run", "--image", "app", "-w", &missing, "--", "pwd"])?;
+    ensure!(
+        made == [resolved.clone()],
+        "a missing -w directory is made in the container and used: {made:?}"
+    );
+    ensure!(
+        !Path::new(&resolved).exists(),
+        "the working directory was made on the host, through the image's symlink: {resolved}"
     );
     let command = lines(&["run", "--image", "app", "--", "echo replaced; id -un"])?;
     ensure!(

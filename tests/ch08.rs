@@ -5,6 +5,7 @@
 //! Run: `cargo test --test ch08` (every solution from chapter 08 on), or
 //! `cargo boxcar verify 8` (your chapters/ch08, with explanations).
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -86,6 +87,13 @@ fn checks() -> Vec<Check> {
             "each instance mounts the shared layers under an upper layer of its own container: create alone does the whole setup",
             "core::Plan::prepare (the container's own overlay directories) and the warm start",
             prewarmed_containers_share_one_image,
+        ),
+        Check::pillar(
+            "the_address_lives_with_the_container",
+            "three containers get distinct addresses; each keeps its address across stop and start while its port table goes and comes with the instance; rm frees the address and leaves no table and no veth",
+            "the container owns its address (reserved until rm); an instance owns its veth and port rules (made after create, undone at stop)",
+            "network::attach (chapter 07's connect, keep_reservation) and rm's network::clean_stale",
+            the_address_lives_with_the_container,
         ),
         Check::pillar(
             "a_failed_create_leaves_nothing",
@@ -592,5 +600,97 @@ fn prewarmed_containers_share_one_image(ctx: &Ctx) -> Result<()> {
     let mut rm = vec!["rm", "-f"];
     rm.extend(names.iter().map(String::as_str));
     ok(ctx, &rm)?;
+    Ok(())
+}
+
+/// The IPv4 addresses on eth0 that the container's logs show, one per run.
+fn addresses_logged(ctx: &Ctx, name: &str, runs: usize) -> Result<Vec<Ipv4Addr>> {
+    let logs = wait_for_log_count(ctx, name, "inet ", runs)?;
+    logs.lines()
+        .filter_map(|line| line.split("inet ").nth(1))
+        .map(|rest| {
+            let address = rest.split('/').next().unwrap_or_default();
+            address
+                .parse()
+                .with_context(|| format!("not an address in the log: {rest}"))
+        })
+        .collect()
+}
+
+/// Wait until `logs NAME` contains `text` `count` times.
+fn wait_for_log_count(ctx: &Ctx, name: &str, text: &str, count: usize) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = ctx.run(&["logs", name])?.stdout;
+        if logs.matches(text).count() >= count {
+            return Ok(logs);
+        }
+        if Instant::now() > deadline {
+            bail!("the log never showed {text:?} {count} times; it has:\n{logs}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn the_address_lives_with_the_container(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    let script = "ip -4 -o addr show dev eth0; sleep 100";
+    let names = ["a0", "a1", "a2"];
+    let mut ids = Vec::new();
+    for (name, port) in names.iter().zip(["18480", "18481", "18482"]) {
+        let publish = format!("{port}:80");
+        let args = [
+            "create", "--name", name, "-p", &publish, "--image", "busybox", "--", "sh", "-c",
+            script,
+        ];
+        ids.push(ok(ctx, &args)?);
+    }
+    let tables = || -> Result<String> { Ok(ctx.host_sh("nft list tables")?.stdout) };
+    let mut first = Vec::new();
+    for (name, id) in names.iter().zip(&ids) {
+        // create did the whole setup, the network too: the port table is there already.
+        ensure!(
+            tables()?.contains(&format!("boxcar-{id}")),
+            "after create, {name} has no port table:\n{}",
+            tables()?
+        );
+        ok(ctx, &["start", name])?;
+        first.push(addresses_logged(ctx, name, 1)?[0]);
+    }
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    ensure!(distinct.len() == 3, "addresses are not distinct: {first:?}");
+    ok(ctx, &["stop", "-t", "0", "a0"])?;
+    ensure!(
+        ctx.reservations().contains(&first[0]),
+        "a stopped container lost its address {}: {:?}",
+        first[0],
+        ctx.reservations()
+    );
+    ensure!(
+        !tables()?.contains(&format!("boxcar-{}", ids[0])),
+        "a stopped container's port table is still there:\n{}",
+        tables()?
+    );
+    ok(ctx, &["start", "a0"])?;
+    let both = addresses_logged(ctx, "a0", 2)?;
+    ensure!(
+        both == [first[0], first[0]],
+        "a0 did not keep its address across stop and start: {both:?}"
+    );
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names);
+    ok(ctx, &rm)?;
+    ensure!(
+        ctx.reservations().is_empty(),
+        "rm left reservations: {:?}",
+        ctx.reservations()
+    );
+    ensure!(
+        tables()?.trim() == "table ip boxcar",
+        "rm left port tables:\n{}",
+        tables()?
+    );
     Ok(())
 }

@@ -186,6 +186,12 @@ pub fn bench(options: &Options) -> Result<bool> {
         ),
         shown: "unshare --fork --pid --mount --uts --ipc chroot ROOTFS /bin/true".into(),
     });
+    if chapter >= NET_CHAPTER {
+        // From chapter 07 the runtime makes a bridge, nft tables and sets sysctls: all of
+        // it in a network namespace of the bench's own, never on this machine's network.
+        own_network_namespace()?;
+        contenders.extend(network_contenders(&package, &binary));
+    }
     // Every command must work before hyperfine times it (crun was tried above); runc twice,
     // which proves that a fixed container id can be reused once `runc run` has returned.
     for contender in contenders.iter().filter(|c| !c.name.starts_with(CRUN)) {
@@ -348,6 +354,57 @@ fn boxcar_contender(package: &str, chapter: u8, binary: &Path) -> Contender {
         args,
         shown: format!("target/release/{package} {}", tail.join(" ")),
     }
+}
+
+/// The network's cost side by side (chapter 07 on): the runtime with `--net none` and with
+/// `--net bridge -p` beside its default (`--net bridge`, the first contender), and seven `ip`
+/// commands doing a comparable setup and teardown of a veth pair, the price of doing it
+/// with processes rather than netlink.
+fn network_contenders(package: &str, binary: &Path) -> Vec<Contender> {
+    let run = |name: &str, flags: &[&str]| {
+        let mut tail = vec!["run", "--image", "busybox", "--rm"];
+        tail.extend_from_slice(flags);
+        tail.extend(["--", "/bin/true"]);
+        let mut args = vec![binary.to_string_lossy().into_owned()];
+        args.extend(tail.iter().map(|s| s.to_string()));
+        Contender {
+            name: name.into(),
+            args,
+            shown: format!("target/release/{package} {}", tail.join(" ")),
+        }
+    };
+    let script = IP_SCRIPT.join("; ");
+    vec![
+        run("boxcar --net none", &["--net", "none"]),
+        run("boxcar --net bridge -p", &["-p", "127.0.0.1:18080:80"]),
+        Contender {
+            name: "7 ip commands".into(),
+            args: vec!["sh".into(), "-c".into(), script.clone()],
+            shown: format!("sh -c '{script}'"),
+        },
+    ]
+}
+
+/// A veth pair made, addressed, set up, routed through and removed: seven `ip` processes.
+const IP_SCRIPT: [&str; 7] = [
+    "ip link add bxb0 type veth peer name bxb1",
+    "ip addr add 10.89.0.1/16 dev bxb0",
+    "ip link set bxb0 up",
+    "ip addr add 10.89.0.2/16 dev bxb1",
+    "ip link set bxb1 up",
+    "ip route add 10.90.0.0/16 via 10.89.0.2",
+    "ip link del bxb0",
+];
+
+/// Move the bench into a network namespace of its own, with lo up (unshare(2) changes this
+/// thread only; everything it starts from now on is born there).
+fn own_network_namespace() -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .context("cannot give the bench a network namespace of its own")?;
+    run_quietly(
+        Command::new("ip").args(["link", "set", "lo", "up"]),
+        "ip link set lo up",
+    )
 }
 
 /// crun as it runs on this host, if it does, and the notes for the page: what its time

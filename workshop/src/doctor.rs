@@ -38,6 +38,14 @@ pub fn checks() -> Vec<(&'static str, Verdict)> {
             tool("umoci", "apt-get install umoci (./setup.sh does it)"),
         ),
         (
+            "nft (nftables)",
+            tool(
+                "nft",
+                "apt-get install nftables (./setup.sh does it): chapter 07's NAT and -p",
+            ),
+        ),
+        ("net.ipv4.ip_forward", ip_forward()),
+        (
             "mdbook",
             tool(
                 "mdbook",
@@ -207,6 +215,24 @@ fn v2_vm() -> Verdict {
         Err(_) => Verdict::Ok(
             "not prepared (optional: scripts/v2-vm.sh prepare, then run, tests on pure cgroup v2)"
                 .into(),
+        ),
+    }
+}
+
+/// Chapter 07's bridge needs IPv4 forwarding; the runtime turns it on in its network
+/// namespace when it makes the bridge (as docker does), and never off. Said here, out loud.
+fn ip_forward() -> Verdict {
+    match std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|v| v.trim().to_string()) {
+        Ok(on) if on == "1" => Verdict::Ok("1: this host routes IPv4".into()),
+        Ok(_) => Verdict::Warn(
+            "0: this host does not route IPv4".into(),
+            "nothing to do: `run --net bridge` (chapter 07) turns it on when it makes its bridge, \
+             and leaves it on (sysctl net.ipv4.ip_forward=0 turns it off again)"
+                .into(),
+        ),
+        Err(e) => Verdict::Warn(
+            format!("cannot read /proc/sys/net/ipv4/ip_forward: {e}"),
+            "is /proc mounted?".into(),
         ),
     }
 }

@@ -12,9 +12,14 @@
 //!   checks run against ch01-solution, ch02-solution, … since every chapter must still do
 //!   what the earlier ones did.
 //!
+//! Every check runs in a network namespace of its own, with `lo` up ([`OwnNetwork`]), that
+//! plays the host: the bridges, nft tables and sysctls its runtimes make never touch the
+//! machine's network, and parallel checks never collide on names.
+//!
 //! After every check, [`Leaks`] compares the host with how it was before: new mounts,
 //! boxcar cgroups, boxcar network links, processes left behind, state left in the check's
-//! own `$BOXCAR_ROOT`. Anything new fails the check.
+//! own `$BOXCAR_ROOT` (containers, address reservations), boxcar nft tables. Anything new
+//! fails the check.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -293,6 +298,28 @@ impl Ctx {
         running.wait(run_timeout())
     }
 
+    /// Run `script` with sh(1) on the check's host (its network namespace), tracked; fail
+    /// with its output unless it succeeds.
+    pub fn host_sh(&self, script: &str) -> Result<Outcome> {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", script]);
+        let outcome = self.run_command(command)?;
+        outcome
+            .expect_code(0)
+            .with_context(|| format!("the host-side script failed: {script}"))?;
+        Ok(outcome)
+    }
+
+    /// The addresses reserved in the check's root (chapter 07's pool, one file each).
+    pub fn reservations(&self) -> Vec<std::net::Ipv4Addr> {
+        std::fs::read_dir(self.root().join("network").join("addresses"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_string_lossy().parse().ok())
+            .collect()
+    }
+
     /// Run `program ARGS` (not the runtime) as the unprivileged user nobody (uid and gid
     /// 65534, no supplementary groups) with setpriv(1): what any local user can do. setpriv
     /// still holds root's capabilities when it calls execve(2) (they go at the exec), so a
@@ -324,7 +351,9 @@ impl Ctx {
         self.spawn_command(self.command(args))
     }
 
-    fn spawn_command(&self, mut command: Command) -> Result<Running> {
+    /// Start `command` (a tool a check needs running beside the runtime: a process that plays
+    /// "the outside world") and return at once, tracked and piped as [`Ctx::spawn`].
+    pub fn spawn_command(&self, mut command: Command) -> Result<Running> {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         self.spawn_exactly(command)
     }
@@ -634,14 +663,143 @@ fn collect_dirs(dir: &Path, found: &mut BTreeSet<String>) {
     }
 }
 
+/// The bridge chapter 07 makes once and keeps, as docker keeps docker0 (with its nft table,
+/// [`BRIDGE_TABLE`]): not a leak. It goes with the check's own network namespace.
+pub const BRIDGE: &str = "bx0";
+/// The bridge's nft table (`table ip boxcar`); a container's own tables are `boxcar-<id>`.
+pub const BRIDGE_TABLE: &str = "table ip boxcar";
+
+/// The boxcar links of the calling thread's network namespace, the kept bridge aside:
+/// /proc/thread-self/net/dev (proc(5)) follows the thread's namespace, where /sys/class/net
+/// shows the one sysfs was mounted in.
 fn boxcar_links() -> BTreeSet<String> {
-    std::fs::read_dir("/sys/class/net")
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|name| name.starts_with(LINK_PREFIX) && name != BRIDGE)
+        .collect()
+}
+
+/// A network namespace of the check's own, with `lo` up, that plays the host for the
+/// runtimes it starts: unshare(2) with CLONE_NEWNET changes the calling thread only, and the
+/// processes it spawns are born there. Dropping it brings the thread back.
+pub struct OwnNetwork {
+    home: std::fs::File,
+}
+
+impl OwnNetwork {
+    pub fn enter() -> Result<OwnNetwork> {
+        use nix::sched::{unshare, CloneFlags};
+        let home = std::fs::File::open("/proc/thread-self/ns/net")
+            .context("cannot open the harness's network namespace")?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .context("cannot give the check a network namespace of its own")?;
+        let own = OwnNetwork { home };
+        set_loopback_up().context("cannot set lo up in the check's network namespace")?;
+        Ok(own)
+    }
+}
+
+impl Drop for OwnNetwork {
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+        if let Err(errno) =
+            nix::sched::setns(self.home.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+        {
+            // Every later check on this thread would run in a namespace it did not make.
+            eprintln!("cannot return to the harness's network namespace ({errno})");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `ip link set lo up` with the old interface ioctls (netdevice(7), SIOCSIFFLAGS): no
+/// process to spawn, so nothing for the harness's zombie reaper to race with.
+fn set_loopback_up() -> std::io::Result<()> {
+    // SAFETY: plain socket(2)/ioctl(2) calls on a zeroed ifreq we own; the fd is closed below.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as libc::c_char;
+        }
+        let mut result = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request);
+        if result == 0 {
+            request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            result = libc::ioctl(fd, libc::SIOCSIFFLAGS, &request);
+        }
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+}
+
+/// The nft tables a check's runtimes left in its network namespace (`nft list tables`).
+fn boxcar_nft_tables() -> Vec<String> {
+    let mut command = Command::new("nft");
+    command.args(["list", "tables"]);
+    let Ok(text) = tracked_output(command) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|line| line.contains(" boxcar") && line.trim() != BRIDGE_TABLE)
+        .map(|line| format!("nft table left: {line}"))
+        .collect()
+}
+
+/// Run a tool to the end, tracked as a runtime is, so the zombie reaper leaves it to us.
+fn tracked_output(mut command: Command) -> Result<String> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let child = {
+        let mut live = live_runtimes().lock().unwrap_or_else(|e| e.into_inner());
+        let child = command.spawn()?;
+        live.insert(child.id());
+        child
+    };
+    let id = child.id();
+    let output = child.wait_with_output();
+    live_runtimes_remove(id);
+    Ok(String::from_utf8_lossy(&output?.stdout).into_owned())
+}
+
+/// Address reservations and port markers a check's runtimes left in its root: a reservation
+/// lives as long as its container's record, a port marker as long as its runtime.
+fn leftover_network_state(root: &Path) -> Vec<String> {
+    let network = root.join("network");
+    let records = root.join("containers");
+    let reservations = std::fs::read_dir(network.join("addresses"))
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(LINK_PREFIX))
-        .collect()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok()
+        })
+        .filter(|entry| {
+            let id = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            !records.join(id.trim()).join("container.json").exists()
+        })
+        .map(|entry| format!("address reservation left: {}", entry.path().display()));
+    let markers = std::fs::read_dir(network.join("ports"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| format!("published-port marker left: {}", entry.path().display()));
+    reservations.chain(markers).collect()
 }
 
 /// Processes a runtime left behind. The harness is a child subreaper (prctl(2),
@@ -754,7 +912,9 @@ fn end_strays(strays: &[(i32, String)]) {
 /// another check's runtime may be creating or removing its cgroup right now. A leak is what
 /// stays.
 fn lasting_leaks(before: &Leaks, root: &Path, own_pids: &[u32]) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // A dead container's veth goes when the kernel frees its network namespace, which it does
+    // in the background (a work queue): 15-30 ms here, a few seconds on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let leaks = Leaks::snapshot().new_since(before, root, own_pids);
         if leaks.is_empty() || Instant::now() > deadline {
@@ -778,6 +938,9 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
         root: root.clone(),
         spawned: Mutex::new(Vec::new()),
     };
+    // The check's own "host" network: bridges, nft tables and sysctls its runtimes make
+    // stay there, and parallel checks never meet. Left (and freed) when the check ends.
+    let own_network = OwnNetwork::enter()?;
     let before = Leaks::snapshot();
     // A panic (a failed snapshot assertion) must not skip the leak check and the cleanup.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
@@ -796,6 +959,9 @@ fn run_check(check: &Check, bin: &Path, probe: &Path) -> Result<()> {
             .map(|(pid, comm)| format!("process left running: {pid} ({comm})")),
     );
     leaks.extend(leftover_state(&root));
+    leaks.extend(leftover_network_state(&root));
+    leaks.extend(boxcar_nft_tables());
+    drop(own_network);
     let _ = std::fs::remove_dir_all(&root);
     result?;
     if !leaks.is_empty() {

@@ -64,12 +64,21 @@ impl Owner {
         }
     }
 
-    /// Take the lock of a new container's cgroups; it is an error if someone holds it.
+    /// Take the lock of a new container's cgroups; it is an error if someone keeps it.
+    ///
+    /// Someone may hold it for a moment: another runtime's [`crate::cgroup::clean_stale`]
+    /// finds every lock file, ours included as soon as we create it, takes the free ones and
+    /// gives back those with no cgroup (removing the file, which `try_take`'s loop notices).
+    /// So a held lock is waited for, briefly; a new container's random id is nobody else's.
     pub fn take(id: &str) -> Result<Owner, Failure> {
-        Owner::try_take(id)?.ok_or_else(|| {
-            Failure::new(format!("container {id} is already running"))
-                .hint("container ids are random, so this should not happen: run again")
-        })
+        for _ in 0..200 {
+            if let Some(owner) = Owner::try_take(id)? {
+                return Ok(owner);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Err(Failure::new(format!("container {id} is already running"))
+            .hint("container ids are random, so this should not happen: run again"))
     }
 
     /// Done with the cgroups: remove the lock file, then let go of the lock.

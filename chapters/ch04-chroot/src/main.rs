@@ -67,6 +67,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
         mounts::make_private()?;
         if let Some(rootfs) = &rootfs {
             chroot::enter(rootfs.path())?;
+            image_config::ensure_workdir(container.process().cwd())?;
         }
         mounts::mount_proc()?; // on the container's /proc, now that / is the rootfs
         user::switch(container.process().user())?;

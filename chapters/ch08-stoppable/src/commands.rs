@@ -122,11 +122,14 @@ pub fn run(command: Command, root: &Path) -> Result<i32, Failure> {
         } => {
             cli::require_root();
             sweep(root);
-            for name in names {
-                remove(&containers, &name, force)?;
+            let removed = names.iter().try_for_each(|name| {
+                remove(&containers, name, force)?;
                 println!("{name}");
-            }
-            Ok(0)
+                Ok(())
+            });
+            // The addresses of the removed containers go back to the pool (chapter 07).
+            crate::network::clean_stale(root);
+            removed.map(|()| 0)
         }
         other => ch06_solution::commands::run(other, root),
     }

@@ -39,7 +39,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 /// Everything create needs, checked and prepared before anything is created: the same
-/// checks and the same order as chapter 06's `run`.
+/// checks and the same order as chapter 07's `run`.
 #[derive(Debug)]
 pub struct Plan {
     pub hostname: String,
@@ -50,6 +50,8 @@ pub struct Plan {
     pub user: oci_spec::runtime::User,
     pub init: bool,
     pub read_only: bool,
+    /// The command's working directory, made in the container if the image lacks it.
+    pub workdir: PathBuf,
     /// The image's layers and this container's overlay directories, for an image.
     pub overlay: Option<(Vec<PathBuf>, Dirs)>,
     /// What becomes `/`: the overlay's merged directory or a `--rootfs` directory.
@@ -57,6 +59,8 @@ pub struct Plan {
     pub volumes: Vec<Volume>,
     /// Where each volume is mounted, under `rootfs`.
     pub targets: Vec<PathBuf>,
+    /// What chapter 07 connects once the init exists.
+    pub network: ch07_solution::network::Plan,
 }
 
 impl Plan {
@@ -68,7 +72,7 @@ impl Plan {
         let process = Process::from_spec(container.process())?;
         let flags = namespaces::clone_flags(&container.namespaces())?;
         let limits = Limits::from_resources(&container.resources())?;
-        crate::network::check(container)?;
+        let network = crate::network::plan(container)?;
         let store = Store::new(state_root);
         let volumes: Vec<Volume> = container
             .mounts()
@@ -101,11 +105,13 @@ impl Plan {
             limits,
             user: container.process().user().clone(),
             init: container.host.init,
+            workdir: container.process().cwd().clone(),
             read_only: container.read_only(),
             overlay,
             rootfs,
             volumes,
             targets,
+            network,
         })
     }
 }
@@ -150,6 +156,7 @@ pub fn create(
                 volumes::bind(volume, target)?;
             }
             pivot::pivot_into(rootfs)?;
+            image_config::ensure_workdir(&plan.workdir)?;
         }
         mounts::mount_proc()?;
         if plan.rootfs.is_some() {

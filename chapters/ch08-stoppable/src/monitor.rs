@@ -230,7 +230,9 @@ impl<'a> Monitor<'a> {
             starting: then == Then::Start,
         }
         .save(&self.dir)?;
-        let attachment = network::attach(self.container, init)?;
+        let keep_address = self.kept && !self.container.host.remove;
+        let _attachment =
+            network::attach(&plan.network, self.container, init, self.root, keep_address)?;
         let status = match then {
             Then::Wait => Status::Created,
             Then::Start => {
@@ -253,9 +255,9 @@ impl<'a> Monitor<'a> {
             self.container.host.stats,
             started.elapsed(),
         );
-        network::detach(attachment);
         Ok(code)
-        // `cgroup` is dropped here: what is left in it is killed and it is removed.
+        // Dropped here, last made first: `attachment` (the port rules; the veth goes with the
+        // namespace), then `cgroup` (what is left in it is killed and it is removed).
     }
 
     /// The teardown, whatever happened: no process, no instance, the exit code recorded.
@@ -481,8 +483,8 @@ fn orphaned(dir: &Path) -> bool {
 }
 
 /// Clean what monitors that died (SIGKILL, say) left: their cgroups (chapter 03's
-/// `clean_stale` kills what is left in a cgroup whose owner lock is free) and their
-/// instance files. Every command calls it first.
+/// `clean_stale` kills what is left in a cgroup whose owner lock is free), their
+/// instance files, and their network (chapter 07's `clean_stale`). Every command calls it first.
 pub fn sweep(root: &Path) {
     cgroup::clean_stale();
     let containers = Containers::new(root);
@@ -504,4 +506,6 @@ pub fn sweep(root: &Path) {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
+    // Last, once the directories of the dead are gone: their port tables, their addresses.
+    network::clean_stale(root);
 }

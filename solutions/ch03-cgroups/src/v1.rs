@@ -184,13 +184,23 @@ impl Backend for V1 {
             return Err(Failure::new("the runtime itself is in the container's cgroup")
                 .hint("move the container's process (its pid from clone) into the cgroup, not the runtime's own"));
         }
-        self.set_frozen(true)?;
+        // Freezing can take longer than we wait (a process busy in the kernel, a loaded
+        // machine): kill anyway, and thaw whatever happened. A v1 cgroup left frozen keeps its
+        // processes forever, unkillable, in state D (freezer-subsystem.rst: a frozen task
+        // acts on SIGKILL only once thawed).
+        let frozen = self.set_frozen(true);
         for pid in cgroup::pids_in(freezer) {
             // These are the container's processes, in the cgroup we created; SIGKILL is
             // queued while they are frozen and delivered when they thaw.
             let _ = kill(pid, Signal::SIGKILL);
         }
         self.set_frozen(false)?;
+        if frozen.is_err() {
+            // Not all were frozen: one may have forked between our kills. Once more.
+            for pid in cgroup::pids_in(freezer) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
         cgroup::wait_until_empty(freezer)
     }
 

@@ -5,13 +5,15 @@
 //!   `--entrypoint` replaces Entrypoint (and then Cmd too, unless a command is given);
 //! - the environment is the defaults (PATH, HOSTNAME, HOME), then the image's Env, then `-e`:
 //!   a later one of the same name wins;
-//! - WorkingDir is the default of `-w`;
+//! - WorkingDir is the default of `-w`, made in the container if the image lacks it
+//!   ([`ensure_workdir`]);
 //! - `--user`, else the image's User, is resolved in the image (see [`crate::user`]);
 //!   HOME becomes that user's home unless the image or `-e` set it.
 //!
 //! The result is the spec's process — what config.json shows and what the child runs.
 
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 
@@ -104,6 +106,30 @@ pub fn merge(
     Ok(merged)
 }
 // ANCHOR_END: merge
+
+/// In the child, once the container's root is `/` (after chroot or pivot_root, before the
+/// root is made read-only and before the user switch): make the working directory if the
+/// image lacks it, as docker does (an image's WorkingDir, or `-w /new`). Made from inside the
+/// container's root, so a symlink in the image resolves in the image and never leads onto
+/// the host; owned by root, mode 0755, as docker's.
+pub fn ensure_workdir(cwd: &Path) -> Result<(), Failure> {
+    if cwd.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|error| {
+            Failure::io(
+                format!("cannot create the working directory {}", cwd.display()),
+                error,
+            )
+            .hint(
+                "-w (or the image's WorkingDir) must be a directory, or a path one can be made at",
+            )
+        })
+}
 
 /// Set `K=V` in `env`, replacing an earlier `K=…`. An entry without `=` is ignored.
 fn set_var(env: &mut Vec<String>, var: &str) {

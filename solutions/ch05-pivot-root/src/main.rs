@@ -75,6 +75,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
                 volumes::bind(volume, target)?;
             }
             pivot::pivot_into(rootfs.path())?;
+            image_config::ensure_workdir(container.process().cwd())?;
         }
         mounts::mount_proc()?;
         if rootfs.is_some() {

@@ -97,6 +97,7 @@ fn run(container: &Container, state_root: &Path) -> Result<i32, Failure> {
                 volumes::bind(volume, target)?;
             }
             pivot::pivot_into(rootfs)?;
+            image_config::ensure_workdir(container.process().cwd())?;
         }
         mounts::mount_proc()?;
         if rootfs.is_some() {

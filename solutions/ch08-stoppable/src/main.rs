@@ -1,4 +1,4 @@
-//! ch08: chapter 06's runtime split in two, as docker sits on runc: an OCI-shaped core
+//! ch08: chapter 07's runtime split in two, as docker sits on runc: an OCI-shaped core
 //! (create sets everything up and its init waits at an exec fifo; start lets it exec) under a
 //! per-instance monitor. `run` is create + start, attached; `run -d`, `create`, `start`,
 //! `stop`, `restart`, `exec`, `logs`, `ps`, `rm` and `inspect` manage containers that
@@ -8,9 +8,5 @@ use boxcar::cli;
 use ch08_solution::commands;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Err(failure) = ch08_solution::network::refuse_network_flags(&args) {
-        boxcar::error::exit_with(&cli::program_name(), &failure)
-    }
     cli::main_with(8, commands::run_container, commands::run)
 }

@@ -41,6 +41,11 @@ capabilities, processes, ...) as one JSON object on stdout.
   --hog-mb N       then allocate N MiB and write to every page of it, so it is
                    charged to the memory cgroup (an OOM kill if over the limit);
                    adds hogged_mb to the output if the probe survives
+  --listen PORT [N]  listen on TCP PORT (all addresses), print a JSON line once
+                   listening, then answer N connections (default 1) with one line, the
+                   address the client came from (peer 10.88.0.1:40000), and exit
+  --connect HOST:PORT  connect over TCP (3 s timeout) and print JSON: connected,
+                   reply (the listener's line), error; exit 1 if it could not
   --only FIELDS    print only these top-level fields (comma-separated)
   --help           print this help
 
@@ -78,6 +83,10 @@ enum Command {
     /// `--deep-tree DEPTH DIR`: make DIR and DEPTH directories nested in it, deeper than
     /// PATH_MAX allows a path to be, as a container may; a runtime must still remove them.
     DeepTree(usize, String),
+    /// `--listen PORT [N]`: answer N TCP connections on PORT with the peer's address.
+    Listen(u16, usize),
+    /// `--connect HOST:PORT`: connect and print what the listener said.
+    Connect(String),
     Probe {
         wait: Duration,
         /// MiB to allocate and touch before looking (`--hog-mb`); None: allocate nothing.
@@ -97,6 +106,8 @@ fn main() -> ExitCode {
         Ok(Command::Help) => return print(USAGE),
         Ok(Command::EscapeChroot(marker)) => return print(&escape_chroot(&marker).to_string()),
         Ok(Command::DeepTree(depth, dir)) => return print(&deep_tree(depth, &dir).to_string()),
+        Ok(Command::Listen(port, count)) => return listen(port, count),
+        Ok(Command::Connect(address)) => return connect(&address),
         Ok(Command::Probe {
             wait,
             hog_mb,
@@ -229,6 +240,60 @@ impl Bomb {
     }
 }
 
+/// `--listen`: the server end of a network test. Each client gets one line naming the
+/// address its connection came from, so a test sees where NAT rewrote it.
+fn listen(port: u16, count: usize) -> ExitCode {
+    let listener = match std::net::TcpListener::bind(("0.0.0.0", port)) {
+        Ok(listener) => listener,
+        Err(e) => {
+            warn(&format!("--listen: cannot listen on port {port}: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    if print(&json!({ "listening": port }).to_string()) != ExitCode::SUCCESS {
+        return ExitCode::from(1);
+    }
+    for _ in 0..count {
+        match listener.accept() {
+            Ok((mut stream, peer)) => {
+                let _ = writeln!(stream, "peer {peer}");
+            }
+            Err(e) => warn(&format!("--listen: accept failed: {e}")),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--connect`: the client end. A refused or timed-out connection is a result, not a crash.
+fn connect(address: &str) -> ExitCode {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let attempt = || -> io::Result<String> {
+        let target = address
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::other("no address"))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        Ok(reply.trim().to_owned())
+    };
+    let (report, code) = match attempt() {
+        Ok(reply) => (json!({"connected": true, "reply": reply, "error": null}), 0),
+        Err(e) => (
+            json!({"connected": false, "reply": null, "error": e.to_string()}),
+            1,
+        ),
+    };
+    let printed = print(&report.to_string());
+    if code == 0 {
+        printed
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// Parses the few options by hand; the probe must stay small and dependency-free.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut wait = Duration::ZERO;
@@ -262,6 +327,23 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                     .map_err(|_| format!("--deep-tree: `{depth}` is not a depth"))?;
                 let dir = args.next().ok_or("--deep-tree needs a directory")?;
                 return Ok(Command::DeepTree(depth, dir));
+            }
+            "--listen" => {
+                let port = args.next().ok_or("--listen needs a port")?;
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("--listen: `{port}` is not a port"))?;
+                let count = match args.next() {
+                    Some(n) => n
+                        .parse()
+                        .map_err(|_| format!("--listen: `{n}` is not a number of connections"))?,
+                    None => 1,
+                };
+                return Ok(Command::Listen(port, count));
+            }
+            "--connect" => {
+                let address = args.next().ok_or("--connect needs HOST:PORT")?;
+                return Ok(Command::Connect(address));
             }
             "--fork-bomb" => {
                 let value = args
@@ -1156,6 +1238,13 @@ mod tests {
         assert!(args(&["--wait-ms", "soon"]).is_err());
         assert!(args(&["--only", "pid,nope"]).is_err());
         assert!(args(&["--verbose"]).is_err());
+        assert_eq!(args(&["--listen", "80"]), Ok(Command::Listen(80, 1)));
+        assert_eq!(args(&["--listen", "80", "2"]), Ok(Command::Listen(80, 2)));
+        assert!(args(&["--listen", "http"]).is_err());
+        assert_eq!(
+            args(&["--connect", "10.0.0.1:80"]),
+            Ok(Command::Connect("10.0.0.1:80".into()))
+        );
     }
 
     #[test]
