@@ -72,17 +72,17 @@ pub struct Timing {
 
 /// One command of the comparison.
 #[derive(Debug, Clone)]
-struct Contender {
-    name: String,
+pub(crate) struct Contender {
+    pub(crate) name: String,
     /// The program and its arguments, as run.
-    args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// The command as the page shows it: temporary paths replaced by placeholders.
-    shown: String,
+    pub(crate) shown: String,
 }
 
 /// What the machine is, for the page.
 #[derive(Debug, Clone)]
-struct Machine {
+pub(crate) struct Machine {
     cpus: usize,
     model: String,
     virtual_machine: bool,
@@ -311,7 +311,10 @@ fn prepare(work: &Workdir) -> Result<Prepared> {
 
 /// The runtime's package and chapter: `requested` (`chNN` or `chNN-solution`), or the
 /// newest of `solutions`.
-fn choose_runtime(requested: Option<&str>, solutions: &[(u8, PathBuf)]) -> Result<(String, u8)> {
+pub(crate) fn choose_runtime(
+    requested: Option<&str>,
+    solutions: &[(u8, PathBuf)],
+) -> Result<(String, u8)> {
     match requested {
         Some(package) => {
             let chapter = package
@@ -398,7 +401,7 @@ const IP_SCRIPT: [&str; 7] = [
 
 /// Move the bench into a network namespace of its own, with lo up (unshare(2) changes this
 /// thread only; everything it starts from now on is born there).
-fn own_network_namespace() -> Result<()> {
+pub(crate) fn own_network_namespace() -> Result<()> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .context("cannot give the bench a network namespace of its own")?;
     run_quietly(
@@ -414,7 +417,7 @@ fn own_network_namespace() -> Result<()> {
 /// controllers from cgroupv2") when the cgroup2 tree at /sys/fs/cgroup/unified has
 /// controllers. Hiding that tree in a private mount namespace of crun's own makes the host
 /// look like v1 to it; the time then includes one unshare and one sh.
-fn choose_crun(
+pub(crate) fn choose_crun(
     layout: Layout,
     bundle: &Path,
     id: &str,
@@ -487,7 +490,7 @@ fn crun_unified_hidden(bundle: &Path, id: &str) -> Contender {
 }
 
 /// `program`, then `path`, then `last`, as owned words.
-fn words(program: &[&str], path: &Path, last: &str) -> Vec<String> {
+pub(crate) fn words(program: &[&str], path: &Path, last: &str) -> Vec<String> {
     let mut words: Vec<String> = program.iter().map(|s| s.to_string()).collect();
     words.push(path.to_string_lossy().into_owned());
     words.push(last.to_string());
@@ -495,13 +498,13 @@ fn words(program: &[&str], path: &Path, last: &str) -> Vec<String> {
 }
 
 /// Run `contender` once; it must exit 0.
-fn preflight(contender: &Contender, state_root: &Path) -> Result<()> {
+pub(crate) fn preflight(contender: &Contender, state_root: &Path) -> Result<()> {
     run_once(contender, state_root)
         .map_err(|why| anyhow::anyhow!("{} does not run: {why}", contender.name))
 }
 
 /// Run `contender` once; on failure, the last line it wrote to stderr (or its exit status).
-fn run_once(contender: &Contender, state_root: &Path) -> Result<(), String> {
+pub(crate) fn run_once(contender: &Contender, state_root: &Path) -> Result<(), String> {
     let output = Command::new(&contender.args[0])
         .args(&contender.args[1..])
         .env("BOXCAR_ROOT", state_root)
@@ -518,7 +521,7 @@ fn run_once(contender: &Contender, state_root: &Path) -> Result<(), String> {
     })
 }
 
-fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
     let output = command
         .output()
         .with_context(|| format!("cannot run {what}"))?;
@@ -533,12 +536,12 @@ fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
 
 /// `config.json` of the bundle, as `runc spec` wrote it, made to run `/bin/true` without a
 /// terminal in `rootfs`, read-only; with the namespaces it asks for.
-struct BundleConfig {
-    text: String,
-    namespaces: Vec<String>,
+pub(crate) struct BundleConfig {
+    pub(crate) text: String,
+    pub(crate) namespaces: Vec<String>,
 }
 
-fn bundle_config(spec: &str, rootfs: &Path) -> Result<BundleConfig> {
+pub(crate) fn bundle_config(spec: &str, rootfs: &Path) -> Result<BundleConfig> {
     let mut config: serde_json::Value =
         serde_json::from_str(spec).context("runc spec wrote no JSON")?;
     config["process"]["args"] = serde_json::json!(["/bin/true"]);
@@ -561,7 +564,7 @@ fn bundle_config(spec: &str, rootfs: &Path) -> Result<BundleConfig> {
 
 /// `args` as one line hyperfine splits back into the same words (it splits like a POSIX
 /// shell, without running one).
-fn command_line(args: &[String]) -> String {
+pub(crate) fn command_line(args: &[String]) -> String {
     args.iter()
         .map(|arg| quote(arg))
         .collect::<Vec<_>>()
@@ -569,7 +572,7 @@ fn command_line(args: &[String]) -> String {
 }
 
 /// `word` as a POSIX shell reads it back: as is when it is safe, else single-quoted.
-fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);
     if !word.is_empty() && word.chars().all(safe) {
         return word.to_string();
@@ -736,7 +739,7 @@ fn notes(report: &Report) -> &[String] {
     &report.crun_notes
 }
 
-fn machine(layout: Layout) -> Machine {
+pub(crate) fn machine(layout: Layout) -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |key: &str| {
         cpuinfo.lines().find_map(|line| {
@@ -777,7 +780,7 @@ fn machine(layout: Layout) -> Machine {
     }
 }
 
-fn machine_line(machine: &Machine) -> String {
+pub(crate) fn machine_line(machine: &Machine) -> String {
     let versions: Vec<String> = machine
         .versions
         .iter()
@@ -834,7 +837,7 @@ fn filesystem_of(path: &Path) -> String {
         .unwrap_or_else(|| "an unknown filesystem".into())
 }
 
-fn on_path(tool: &str) -> bool {
+pub(crate) fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
@@ -1051,12 +1054,12 @@ fn beyond_the_floor(chapter: u8) -> String {
 /// `/tmp/boxcar-bench-<random>`: the state root, root filesystem, bundle and export of one
 /// run. Dropping it deletes the runc and crun containers it named, unmounts anything left
 /// mounted below it, and removes it.
-struct Workdir {
+pub(crate) struct Workdir {
     path: PathBuf,
 }
 
 impl Workdir {
-    fn create() -> Result<Workdir> {
+    pub(crate) fn create() -> Result<Workdir> {
         let path = Path::new(SCRATCH_PARENT).join(format!(
             "{SCRATCH_PREFIX}{}",
             boxcar::state::new_container_id()
@@ -1072,13 +1075,13 @@ impl Workdir {
         Ok(work)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The container id `runtime` uses in this run. `runc run` and `crun run` delete their
     /// container when it exits, so one id serves every run (preflight proves it).
-    fn container_id(&self, runtime: &str) -> String {
+    pub(crate) fn container_id(&self, runtime: &str) -> String {
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         format!("{name}-{runtime}")
     }
@@ -1135,7 +1138,7 @@ impl Drop for Workdir {
 
 /// Remove the scratch directories of benches that died without cleaning up (SIGKILL): those
 /// whose `pid` names no running process.
-fn reclaim_stale() {
+pub(crate) fn reclaim_stale() {
     let Ok(entries) = std::fs::read_dir(SCRATCH_PARENT) else {
         return;
     };
@@ -1169,7 +1172,7 @@ extern "C" fn note_interrupt(_: libc::c_int) {
 
 /// Ctrl-C and SIGTERM stop the children (hyperfine, cargo: they get the default action back
 /// when they exec), while this process only notes it, so it can clean up before exiting.
-fn catch_interrupts() {
+pub(crate) fn catch_interrupts() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(
         SigHandler::Handler(note_interrupt),
@@ -1182,7 +1185,7 @@ fn catch_interrupts() {
     }
 }
 
-fn check_interrupted() -> Result<()> {
+pub(crate) fn check_interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted; everything bench created is removed");
     }

@@ -12,6 +12,7 @@
 //! - [`build`]: building chapter binaries and the probe for the above.
 
 pub mod bench;
+pub mod bench_stoppable;
 pub mod build;
 pub mod doctor;
 pub mod hints;

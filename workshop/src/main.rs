@@ -9,7 +9,7 @@
 //! - `reset N`: replace your chapter N with a fresh starter (your edits are lost).
 //! - `check-starters`: prove each chapter's checks fail on its untouched starter.
 //! - `setup-images`: build the default image, busybox, from the host's busybox-static.
-//! - `bench [--runtime PKG] [--runs N] [--write-book]`: time a container against runc, crun
+//! - `bench [--runtime PKG] [--runs N] [--stoppable [--density N]] [--write-book]`: time a container against runc, crun
 //!   and the floor (unshare + chroot).
 
 use clap::{Parser, Subcommand};
@@ -93,10 +93,16 @@ enum Command {
         /// The runtime's package, e.g. ch05-solution (default: the newest solution).
         #[arg(long)]
         runtime: Option<String>,
-        /// Timed runs per command.
-        #[arg(long, default_value_t = bench::DEFAULT_RUNS,
-              value_parser = clap::value_parser!(u32).range(1..))]
-        runs: u32,
+        /// Timed runs per command (default: 50; 10 with --stoppable).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: Option<u32>,
+        /// Chapter 08's benchmark instead: cold, warm and hot starts, exec and stop, on busybox
+        /// and a Debian-sized image, beside crun, and the density of detached containers.
+        #[arg(long)]
+        stoppable: bool,
+        /// With --stoppable: how many detached containers the density run starts.
+        #[arg(long, default_value_t = workshop::bench_stoppable::DEFAULT_DENSITY)]
+        density: usize,
         /// Write the results into the book's Benchmarks page (book/src/benchmarks.md), with a
         /// plot of every run (benchmarks.svg) and hyperfine's JSON (benchmarks.json) beside it.
         #[arg(long)]
@@ -199,10 +205,24 @@ fn main() {
             Command::Bench {
                 runtime,
                 runs,
+                stoppable: true,
+                density,
                 write_book,
-            } => bench::bench(&bench::Options {
+            } => workshop::bench_stoppable::bench(&workshop::bench_stoppable::Options {
+                runtime,
+                runs: runs.unwrap_or(workshop::bench_stoppable::DEFAULT_RUNS),
+                density,
+                write_book,
+            }),
+            Command::Bench {
                 runtime,
                 runs,
+                stoppable: false,
+                write_book,
+                ..
+            } => bench::bench(&bench::Options {
+                runtime,
+                runs: runs.unwrap_or(bench::DEFAULT_RUNS),
                 write_book,
             }),
         };
