@@ -232,8 +232,14 @@ impl<'a> Monitor<'a> {
         .save(&self.dir)?;
         // ANCHOR: network_seam
         let keep_address = self.kept && !self.container.host.remove;
-        let _attachment =
-            network::attach(&plan.network, self.container, init, self.root, keep_address)?;
+        let _attachment = network::attach(
+            &plan.network,
+            self.container,
+            init,
+            &self.dir,
+            self.root,
+            keep_address,
+        )?;
         // ANCHOR_END: network_seam
         let status = match then {
             Then::Wait => Status::Created,
