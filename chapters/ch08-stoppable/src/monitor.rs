@@ -322,8 +322,9 @@ pub fn update_record(
 }
 
 /// Take the upper layer's lock, or fail if another instance holds it. overlayfs does not
-/// stop two mounts from sharing an upper directory (without its index feature it does not
-/// even warn) and calls the result undefined (overlayfs.rst, "Sharing and copying layers").
+/// stop two mounts from sharing an upper directory (with its index feature off, the default,
+/// it mounts the second and only warns in the kernel log) and calls the result undefined
+/// (overlayfs.rst, "Sharing and copying layers").
 fn lock_upper(dir: &Path, name: &str) -> Result<Flock<File>, Failure> {
     let path = dir.join(UPPER_LOCK);
     let file = std::fs::OpenOptions::new()

@@ -125,6 +125,7 @@ fn join(
     //   nix::sched::setns(init, flags).map_err(|e| Failure::syscall("…", e))?;
     //   match unsafe { fork() }.map_err(…)? { ForkResult::Child => { … } ForkResult::Parent
     //   { child } => { channel.close_report(); wait(child) } }
+
     // The cgroup first: its files are in the host's mount namespace, which we are leaving.
     cgroup::join_existing(&container.id, nix::unistd::getpid())?;
     nix::sched::setns(init, flags).map_err(|errno| {

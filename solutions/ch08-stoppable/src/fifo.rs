@@ -86,6 +86,7 @@ pub fn wait_for_start(fifo: RawFd) -> Result<(), Failure> {
 }
 // ANCHOR_END: wait_for_start
 
+// ANCHOR: release
 /// start: open the fifo for reading, which releases the init blocked in its open(2), take
 /// its byte, and remove the fifo: from now on the instance is running.
 ///
@@ -143,3 +144,4 @@ pub fn release(dir: &Path, init: Runtime) -> Result<(), Failure> {
         _ => Ok(()),
     }
 }
+// ANCHOR_END: release

@@ -144,6 +144,7 @@ impl Instance {
     }
 }
 
+// ANCHOR: state_of
 /// The state of the instance of the container whose directory is `dir`, derived from its
 /// processes: see the module's documentation.
 pub fn state_of(dir: &Path) -> State {
@@ -159,6 +160,7 @@ pub fn state_of(dir: &Path) -> State {
         Some(_) => State::Running,
     }
 }
+// ANCHOR_END: state_of
 
 #[cfg(test)]
 mod tests {
