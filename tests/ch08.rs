@@ -438,11 +438,11 @@ fn the_monitor_passes_signals_on(ctx: &Ctx) -> Result<()> {
         nix::unistd::Pid::from_raw(monitor),
         nix::sys::signal::Signal::SIGTERM,
     )?;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while inspect(ctx, "sig")?["state"] != "stopped" || exit_code_of(ctx, "sig")?.is_null() {
         ensure!(
             Instant::now() < deadline,
-            "5 s after SIGTERM to its monitor the container is {}",
+            "10 s after SIGTERM to its monitor the container is {}",
             inspect(ctx, "sig")?["state"]
         );
         std::thread::sleep(Duration::from_millis(20));
