@@ -61,6 +61,13 @@ fn checks() -> Vec<Check> {
             stop_waits_for_a_pid_1_without_a_handler,
         ),
         Check::pillar(
+            "the_monitor_passes_signals_on",
+            "SIGTERM sent to a detached container's monitor reaches the container: with --init the command ends with 143 within seconds and the monitor records it",
+            "the monitor stands for the container, as the runtime did in chapter 02: it reaps without blocking and forwards what it is sent",
+            "monitor::wait_for_init: waitpid(-1, WNOHANG), then sigwait and kill",
+            the_monitor_passes_signals_on,
+        ),
+        Check::pillar(
             "a_killed_monitor_is_cleaned_up",
             "after the monitor of a running container is killed with SIGKILL, the next command stops its processes and ps shows it Dead; rm removes it",
             "the monitor's locks go with it, so the next command sees a stale cgroup and instance and cleans them",
@@ -95,7 +102,9 @@ fn checks() -> Vec<Check> {
             "network::attach (chapter 07's connect, keep_reservation) and rm's network::clean_stale",
             the_address_lives_with_the_container,
         ),
-        Check::pillar(
+        // Baseline: the ready pipe and the teardown of a failed create are the kit's, and
+        // the failures happen before any exercise's code runs.
+        Check::baseline(
             "a_failed_create_leaves_nothing",
             "a create whose setup fails (a volume onto a symlink of the image; a command that is not there) exits 125 (127) with one line and leaves no container",
             "errors of create's setup come from create, and a failed create is torn down",
@@ -412,6 +421,38 @@ fn stop_waits_for_a_pid_1_without_a_handler(ctx: &Ctx) -> Result<()> {
         exit_code_of(ctx, "inited")?
     );
     ok(ctx, &["rm", "plain", "inited"])?;
+    Ok(())
+}
+
+fn the_monitor_passes_signals_on(ctx: &Ctx) -> Result<()> {
+    ctx.build_images()?;
+    ok(
+        ctx,
+        &[
+            "run", "-d", "--init", "--name", "sig", "--image", "busybox", "--", "sleep", "100",
+        ],
+    )?;
+    let monitor = pid_of(ctx, "sig", "monitor")?;
+    // The monitor is an orphan of the harness (a subreaper): ours to signal, by pid.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while inspect(ctx, "sig")?["state"] != "stopped" || exit_code_of(ctx, "sig")?.is_null() {
+        ensure!(
+            Instant::now() < deadline,
+            "10 s after SIGTERM to its monitor the container is {}",
+            inspect(ctx, "sig")?["state"]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure!(
+        exit_code_of(ctx, "sig")? == 143,
+        "the command ended with {}, not 143 (SIGTERM)",
+        exit_code_of(ctx, "sig")?
+    );
+    ok(ctx, &["rm", "sig"])?;
     Ok(())
 }
 

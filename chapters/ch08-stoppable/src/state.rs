@@ -50,12 +50,12 @@ pub enum Operation {
 
 /// Whether `operation` is allowed in `state` (the runtime spec's "Operations").
 pub fn allows(state: State, operation: Operation) -> bool {
-    use Operation::*;
-    use State::*;
-    matches!(
-        (state, operation),
-        (Created, Start) | (Created | Running, Kill) | (Stopped, Delete) | (Running, Exec)
-    )
+    // TODO(ch08-2): Decide which operation each state of an instance allows, as the
+    // OCI runtime spec's "Operations" section says for start, kill and delete (read the
+    // "Lifecycle" too), and exec, ours, only where a process can join. Every command asks
+    // here before it acts (see `check` below and commands.rs): stop is a kill, rm a delete.
+    // A state the spec does not name for an operation refuses it; creating refuses all.
+    todo!("exercise ch08-2: see the TODO above")
 }
 
 /// [`allows`], as a failure that says what to do instead.

@@ -260,6 +260,27 @@ fn stop(containers: &Containers, record: &Record, timeout: Duration) -> Result<(
     if state != State::Stopped {
         state::check(&record.name, state, Operation::Kill)?;
     }
+    // EXERCISE(ch08-5): Stop the instance as docker stop does: ask the running init to end
+    // (SIGTERM), give it `timeout` to do so, then end it for certain (SIGKILL); a created
+    // init, still blocked at its exec fifo before the command ever ran, has nothing to say
+    // and is killed at once. The init is named by a pid in `instance` that may belong to a
+    // stranger by now: reach it only through a pidfd opened and checked (Pidfd::open, from
+    // pidfd_open(2); it is None when the process is gone); signal it through that pidfd
+    // (pidfd_send_signal(2)), and wait for its end by polling it. Then wait until the
+    // monitor has torn the instance down, so that the record says how it ended when stop
+    // returns and the next start finds the upper layer free.
+    // HINT(1): three facts decide it: the record's pid alone can be reused (pidfd); an
+    //   init that is PID 1 without a handler ignores SIGTERM (pid_namespaces(7)), so without
+    //   `--init` only the timeout's SIGKILL ends it; and the init is the monitor's child,
+    //   not yours: you cannot waitpid(2) it, but a pidfd becomes readable when it exits.
+    // HINT(2): Pidfd::open(runtime) returns Result<Option<Pidfd>>: `instance.init.map(
+    //   Pidfd::open).transpose()?.flatten()`. pidfd.signal(Signal::SIGTERM) says whether it
+    //   was delivered; pidfd.wait_exit(timeout) whether it ended in time. If not, SIGKILL
+    //   and wait again (TEARDOWN_TIMEOUT). Last, wait_for_monitor(instance.monitor).
+    // HINT(3): if let Some(init) = …flatten() { let graceful = state == State::Running &&
+    //   init.signal(Signal::SIGTERM)?; if !(graceful && init.wait_exit(timeout)) {
+    //   init.signal(Signal::SIGKILL)?; init.wait_exit(TEARDOWN_TIMEOUT); } }
+    //   wait_for_monitor(instance.monitor); Ok(())
     if let Some(init) = instance.init.map(Pidfd::open).transpose()?.flatten() {
         let graceful = state == State::Running && init.signal(Signal::SIGTERM)?;
         if !(graceful && init.wait_exit(timeout)) {
@@ -269,6 +290,7 @@ fn stop(containers: &Containers, record: &Record, timeout: Duration) -> Result<(
     }
     wait_for_monitor(instance.monitor);
     Ok(())
+    // END EXERCISE
 }
 // ANCHOR_END: stop
 

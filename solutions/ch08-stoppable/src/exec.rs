@@ -102,6 +102,30 @@ fn join(
     channel: &mut boxcar::channel::ChildEnd,
 ) -> Result<i32, Failure> {
     channel.wait_for_release()?;
+    // EXERCISE(ch08-4): Put a new process into the running container and return its exit
+    // code. This process (the joiner) must first join the container's cgroup (named by
+    // its id; chapter 03's cgroup module can add a pid to an existing one), then enter all
+    // of the init's namespaces in `flags` at once through the pidfd `init` (setns(2), Linux
+    // 5.8+). Entering a PID namespace moves only the caller's future children
+    // (pid_namespaces(7)): the command must be a child made after the setns (fork(2)), and
+    // the joiner waits for it. The child runs `run_command`, and if that fails reports the
+    // failure on `channel` and exits with its code; the joiner closes its copy of the report
+    // pipe at once, so that only the command's execve(2) or its report ends the CLI's wait.
+    // HINT(1): the order matters twice. The cgroup's files are under /sys/fs/cgroup of the
+    //   host's mount namespace, which setns leaves for the container's (whose /sys has no
+    //   cgroup of ours). And a process never changes its own PID namespace, so what runs in
+    //   the container's must be forked after the setns.
+    // HINT(2): cgroup::join_existing(&container.id, getpid()); nix::sched::setns(init,
+    //   flags) takes the pidfd (it is AsFd) and all the CLONE_NEW* flags together; fork(2)
+    //   is unsafe in Rust (fine here: one thread). In the child: match run_command(…) {
+    //   Ok(never) => match never {}, Err(failure) => … }, channel.report(&failure),
+    //   std::process::exit(failure.exit_code). In the parent: channel.close_report(), then
+    //   wait(child) (below) gives the exit code, 128+N for a signal.
+    // HINT(3): cgroup::join_existing(&container.id, nix::unistd::getpid())?;
+    //   nix::sched::setns(init, flags).map_err(|e| Failure::syscall("…", e))?;
+    //   match unsafe { fork() }.map_err(…)? { ForkResult::Child => { … } ForkResult::Parent
+    //   { child } => { channel.close_report(); wait(child) } }
+
     // The cgroup first: its files are in the host's mount namespace, which we are leaving.
     cgroup::join_existing(&container.id, nix::unistd::getpid())?;
     nix::sched::setns(init, flags).map_err(|errno| {
@@ -124,6 +148,7 @@ fn join(
             wait(child)
         }
     }
+    // END EXERCISE
 }
 // ANCHOR_END: exec
 

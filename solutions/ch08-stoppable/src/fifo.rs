@@ -48,6 +48,24 @@ pub fn make(dir: &Path) -> Result<(PathBuf, OwnedFd), Failure> {
 // ANCHOR: wait_for_start
 /// In the init, after its setup: block until start opens the fifo, then tell it we go on.
 pub fn wait_for_start(fifo: RawFd) -> Result<(), Failure> {
+    // EXERCISE(ch08-1): Make the init wait, costing nothing, until start releases it, then
+    // tell start it goes on. `fifo` is an O_PATH fd of the exec fifo, opened by create
+    // before pivot_root: the host's path to the fifo is out of reach now, the fd is not.
+    // Only opening a fifo blocks until its other end is opened (fifo(7), open(2)); an
+    // O_PATH fd opens nothing (proc(5) says how to open again what such an fd names).
+    // start reads one byte, and takes only a byte as "the init took the start". A signal
+    // may interrupt the wait (EINTR): keep waiting. Nothing you open may reach the command.
+    // HINT(1): start opens the fifo for reading; the init opens it for writing. Whichever
+    //   opens first blocks until the other comes (for the writer: unless O_NONBLOCK, which
+    //   fails with ENXIO instead). Once both ends are open, the init writes its byte and
+    //   returns; its exec then closes its end, so the fd must be close-on-exec.
+    // HINT(2): proc(5): /proc/self/fd/N is a "magic link" to what fd N names; open(2) on
+    //   it opens the fifo itself, with the flags you give now (O_WRONLY | O_CLOEXEC). Loop
+    //   while open returns EINTR. Then write(2) one byte on the new fd.
+    // HINT(3): let fd = loop { match nix::fcntl::open(format!("/proc/self/fd/{fifo}")
+    //   .as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) { Err(Errno::EINTR) =>
+    //   continue, other => break other } }.map_err(|e| Failure::syscall("…", e))?;
+    //   nix::unistd::write(&fd, b"0").map_err(…)?; Ok(())
     let through_proc = format!("/proc/self/fd/{fifo}");
     // Blocks here, in open(2), until a reader opens the fifo (fifo(7)).
     let fd = loop {
@@ -64,9 +82,11 @@ pub fn wait_for_start(fifo: RawFd) -> Result<(), Failure> {
     nix::unistd::write(&fd, b"0")
         .map_err(|errno| Failure::syscall("cannot write to the exec fifo", errno))?;
     Ok(())
+    // END EXERCISE
 }
 // ANCHOR_END: wait_for_start
 
+// ANCHOR: release
 /// start: open the fifo for reading, which releases the init blocked in its open(2), take
 /// its byte, and remove the fifo: from now on the instance is running.
 ///
@@ -124,3 +144,4 @@ pub fn release(dir: &Path, init: Runtime) -> Result<(), Failure> {
         _ => Ok(()),
     }
 }
+// ANCHOR_END: release

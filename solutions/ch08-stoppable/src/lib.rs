@@ -24,12 +24,11 @@
 //! `create` to `rm`; an *instance* (processes, namespaces, cgroup, and — with chapter 07 —
 //! the veth and port rules) from `start` to `stop` or exit.
 //!
-//! **The network seam** ([`network`]): chapter 07 is not here yet. [`network::attach`] is
-//! called by the monitor once the init exists and before start, [`network::detach`] in the
-//! teardown; today both accept only `--net none`. Chapter 07's attach (veth into the init's
-//! network namespace, address, port rules) goes behind them; the container's address
-//! reservation belongs to the container (reserve at create, release at rm), the veth and
-//! the port rules to the instance.
+//! **The network** ([`network`]) is chapter 07's, split along the two lifetimes:
+//! [`network::attach`] is called by the monitor once the init exists and before start (the
+//! veth into the init's network namespace, the address, the port rules), and what it made
+//! for the instance goes in the teardown; the container's address reservation stays until
+//! `rm`.
 //!
 //! - [`state`]: the spec's states, the table of allowed operations, `instance.json`.
 //! - [`fifo`]: the exec fifo: the init's wait, start's release.
@@ -37,7 +36,7 @@
 //! - [`core`]: create (everything before execve) and start.
 //! - [`monitor`]: the per-instance monitor, attached or detached.
 //! - [`exec`]: a new process in a running container, by setns(pidfd).
-//! - [`network`]: the seam where chapter 07's network goes.
+//! - [`network`]: chapter 07's network, the instance's part and the container's part.
 //! - [`commands`]: create, start, stop, restart, exec, logs, ps, rm, inspect.
 
 pub mod commands;

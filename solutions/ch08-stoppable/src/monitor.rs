@@ -331,8 +331,9 @@ pub fn update_record(
 
 // ANCHOR: lock_upper
 /// Take the upper layer's lock, or fail if another instance holds it. overlayfs does not
-/// stop two mounts from sharing an upper directory (without its index feature it does not
-/// even warn) and calls the result undefined (overlayfs.rst, "Sharing and copying layers").
+/// stop two mounts from sharing an upper directory (with its index feature off, the default,
+/// it mounts the second and only warns in the kernel log) and calls the result undefined
+/// (overlayfs.rst, "Sharing and copying layers").
 fn lock_upper(dir: &Path, name: &str) -> Result<Flock<File>, Failure> {
     let path = dir.join(UPPER_LOCK);
     let file = std::fs::OpenOptions::new()
@@ -429,6 +430,29 @@ fn keep_only_fds(keep: &[RawFd]) {
 /// Wait for the init to end, forwarding the signals the monitor gets, and reaping every
 /// child: the init (adopted from create) and nothing else is expected.
 fn wait_for_init(init: Pid, forwarded: &SigSet) -> Result<i32, Failure> {
+    // EXERCISE(ch08-3): Wait until the container's init ends and return its exit code as
+    // the shell would give it (exit::code_of): 128+N when a signal N killed it. The init is
+    // not a child the monitor forked: create forked it and exited, and the monitor, a child
+    // subreaper (prctl(2), PR_SET_CHILD_SUBREAPER, set in Monitor::new), adopted it. Reap
+    // every child that ends (wait(2), waitpid(2)) so none stays a zombie. Meanwhile the
+    // monitor is the container's representative: every signal in `forwarded` (blocked in
+    // this process, sigwait(3) takes one; SIGCHLD among them) that someone sends it goes
+    // on to the init, except SIGCHLD, which only says a child changed state.
+    // HINT(1): one loop, two halves: first reap whatever has ended without blocking, and
+    //   return if the init was among it; then sleep until a signal comes. A blocking wait
+    //   would never see the signals, and a sigwait alone would never reap. A stopped or
+    //   continued child is a status too, not an end.
+    // HINT(2): waitpid(2) with pid -1 (any child) and WNOHANG returns StillAlive when no
+    //   child has anything to report: that is when to sigwait. ECHILD means the init is not
+    //   ours at all (was the monitor a subreaper before create ran?). exit::code_of(status)
+    //   is Some only for an end (exited or killed). SigSet::wait() is sigwait(3); send what
+    //   it returns with kill(2), unless it is SIGCHLD.
+    // HINT(3): loop { loop { match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+    //   Ok(WaitStatus::StillAlive) => break, Ok(status) if status.pid() == Some(init) => {
+    //   if let Some(code) = exit::code_of(status) { return Ok(code) } } Ok(_) |
+    //   Err(Errno::EINTR) => {} Err(Errno::ECHILD) => return Err(…), Err(e) => return
+    //   Err(…) } } let signal = forwarded.wait().map_err(…)?; if signal != Signal::SIGCHLD
+    //   { let _ = kill(init, signal); } }
     loop {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
@@ -455,6 +479,7 @@ fn wait_for_init(init: Pid, forwarded: &SigSet) -> Result<i32, Failure> {
             let _ = kill(init, signal);
         }
     }
+    // END EXERCISE
 }
 // ANCHOR_END: wait_for_init
 

@@ -51,12 +51,29 @@ pub enum Operation {
 // ANCHOR: allows
 /// Whether `operation` is allowed in `state` (the runtime spec's "Operations").
 pub fn allows(state: State, operation: Operation) -> bool {
+    // EXERCISE(ch08-2): Decide which operation each state of an instance allows, as the
+    // OCI runtime spec's "Operations" section says for start, kill and delete (read the
+    // "Lifecycle" too), and exec, ours, only where a process can join. Every command asks
+    // here before it acts (see `check` below and commands.rs): stop is a kill, rm a delete.
+    // A state the spec does not name for an operation refuses it; creating refuses all.
+    // HINT(1): four states by four operations: sixteen answers, five of them "yes". Think
+    //   of what each operation needs: start needs an init waiting at its fifo; kill, a
+    //   process to signal (a created init is one); delete, nothing left running; exec,
+    //   namespaces to join and a command already running in them.
+    // HINT(2): the runtime spec (github.com/opencontainers/runtime-spec, runtime.md):
+    //   "start: … MUST generate an error if … not the created state"; "kill: … MUST
+    //   generate an error if … neither created nor running"; "delete: … MUST generate an
+    //   error if … not stopped". A created container has not run its command yet, so
+    //   nothing is there to exec beside.
+    // HINT(3): matches!((state, operation), (Created, Start) | (Created | Running, Kill) |
+    //   … ) with `use State::*; use Operation::*;` in the function.
     use Operation::*;
     use State::*;
     matches!(
         (state, operation),
         (Created, Start) | (Created | Running, Kill) | (Stopped, Delete) | (Running, Exec)
     )
+    // END EXERCISE
 }
 // ANCHOR_END: allows
 
@@ -127,6 +144,7 @@ impl Instance {
     }
 }
 
+// ANCHOR: state_of
 /// The state of the instance of the container whose directory is `dir`, derived from its
 /// processes: see the module's documentation.
 pub fn state_of(dir: &Path) -> State {
@@ -142,6 +160,7 @@ pub fn state_of(dir: &Path) -> State {
         Some(_) => State::Running,
     }
 }
+// ANCHOR_END: state_of
 
 #[cfg(test)]
 mod tests {
