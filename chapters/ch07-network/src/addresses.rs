@@ -96,11 +96,10 @@ impl Pool {
         }
     }
 
-    /// The address container `id` holds already, if any.
-    pub fn reserved_for(&self, id: &str) -> Option<Ipv4Addr> {
-        self.reservations()
-            .into_iter()
-            .find_map(|(address, owner)| (owner == id).then_some(address))
+    /// Whether container `id` holds `address`: a container started again keeps its own.
+    pub fn held_by(&self, address: Ipv4Addr, id: &str) -> bool {
+        std::fs::read_to_string(self.dir.join(address.to_string()))
+            .is_ok_and(|held| held.trim() == id)
     }
 
     /// Every reservation: (address, container id).

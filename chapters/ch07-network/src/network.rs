@@ -81,6 +81,18 @@ pub struct Network {
 
 /// Set up the network of the container `id` whose process is `pid` (waiting for "go").
 pub fn connect(plan: &Plan, id: &str, pid: Pid, state_root: &Path) -> Result<Network, Failure> {
+    connect_again(plan, id, pid, state_root, None)
+}
+
+/// [`connect`] for a container that held `previous` in an earlier run (chapter 08 starts
+/// containers again): it gets the same address if the reservation is still its own.
+pub fn connect_again(
+    plan: &Plan,
+    id: &str,
+    pid: Pid,
+    state_root: &Path,
+    previous: Option<Ipv4Addr>,
+) -> Result<Network, Failure> {
     let mut network = Network {
         id: id.to_string(),
         pool: Pool::new(state_root),
@@ -104,7 +116,7 @@ pub fn connect(plan: &Plan, id: &str, pid: Pid, state_root: &Path) -> Result<Net
     };
     network._held = ports::hold(ports)?;
     let host = Netlink::open()?;
-    let address = network.plug_in(&host, pid)?;
+    let address = network.plug_in(&host, pid, previous)?;
     configure_inside(&inside, address)?;
     if !ports.is_empty() {
         network.publish(ports, address)?;
@@ -114,11 +126,15 @@ pub fn connect(plan: &Plan, id: &str, pid: Pid, state_root: &Path) -> Result<Net
 
 impl Network {
     /// Under the pool's lock: the bridge, an address, the veth pair with hairpin mode.
-    fn plug_in(&mut self, host: &Netlink, pid: Pid) -> Result<Ipv4Addr, Failure> {
+    fn plug_in(
+        &mut self,
+        host: &Netlink,
+        pid: Pid,
+        previous: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, Failure> {
         let locked = self.pool.lock()?;
         let bridge = bridge::ensure(host)?;
-        // A container keeps its address across runs (chapter 08 starts one again).
-        let address = match self.pool.reserved_for(&self.id) {
+        let address = match previous.filter(|a| self.pool.held_by(*a, &self.id)) {
             Some(address) => address,
             None => self.pool.reserve(&locked, &self.id)?,
         };
@@ -144,6 +160,11 @@ impl Network {
             .map_err(|e| Failure::io(format!("cannot write in {}", self.markers.display()), e))?;
         self.port_table = true;
         nat::add_port_table(&self.id, address, ports)
+    }
+
+    /// The container's address on the bridge, if it has one.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.address
     }
 
     /// Keep the address reserved after the container ends: its record is kept (no --rm),

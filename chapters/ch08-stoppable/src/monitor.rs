@@ -231,8 +231,14 @@ impl<'a> Monitor<'a> {
         }
         .save(&self.dir)?;
         let keep_address = self.kept && !self.container.host.remove;
-        let _attachment =
-            network::attach(&plan.network, self.container, init, self.root, keep_address)?;
+        let _attachment = network::attach(
+            &plan.network,
+            self.container,
+            init,
+            &self.dir,
+            self.root,
+            keep_address,
+        )?;
         let status = match then {
             Then::Wait => Status::Created,
             Then::Start => {

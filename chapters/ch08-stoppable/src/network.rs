@@ -7,6 +7,7 @@
 //! reservation alive), released by `rm` (chapter 07's `clean_stale` frees the reservations
 //! of containers whose record is gone).
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use boxcar::spec::Container;
@@ -14,6 +15,9 @@ use boxcar::state::Runtime;
 use boxcar::Failure;
 use ch07_solution::network::{self, Network, Plan};
 use nix::unistd::Pid;
+
+/// The address a container was given, in its directory: its next instance asks for it.
+pub const ADDRESS: &str = "address";
 
 /// An instance's network: dropping it removes its port rules (and, for a container without
 /// a record to keep, its address). Its veth goes with the init's namespace (chapter 07).
@@ -27,17 +31,28 @@ pub fn plan(container: &Container) -> Result<Plan, Failure> {
 }
 
 /// After create, before start: connect the init's network namespace. `kept`: the container
-/// outlives this instance (it has a record and no `--rm`), so its address stays reserved.
+/// outlives this instance (it has a record and no `--rm`), so its address stays reserved,
+/// and is written in its directory `dir` for its next instance to ask for again.
 pub fn attach(
     plan: &Plan,
     container: &Container,
     init: Runtime,
+    dir: &Path,
     state_root: &Path,
     kept: bool,
 ) -> Result<Attachment, Failure> {
-    let mut network = network::connect(plan, &container.id, Pid::from_raw(init.pid), state_root)?;
+    let file = dir.join(ADDRESS);
+    let previous = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| text.trim().parse::<Ipv4Addr>().ok());
+    let pid = Pid::from_raw(init.pid);
+    let mut network = network::connect_again(plan, &container.id, pid, state_root, previous)?;
     if kept {
         network.keep_reservation();
+        if let Some(address) = network.address().filter(|a| Some(*a) != previous) {
+            std::fs::write(&file, address.to_string())
+                .map_err(|e| Failure::io(format!("cannot write {}", file.display()), e))?;
+        }
     }
     Ok(Attachment { _network: network })
 }
