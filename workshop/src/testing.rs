@@ -416,9 +416,49 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.process.try_wait() {
             let _ = self.process.kill();
-            let _ = self.process.wait();
+            wait_thawing(&mut self.process);
         }
         live_runtimes_remove(self.process.id());
+    }
+}
+
+/// Wait for a process the harness killed. A runtime killed between freezing its container's
+/// v1 cgroup and thawing it (chapter 03's kill) leaves that cgroup frozen, and a frozen task
+/// acts on SIGKILL only once thawed (freezer-subsystem.rst): if the process sits in a frozen
+/// cgroup, thaw it, or the wait never ends.
+fn wait_thawing(process: &mut Process) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Ok(None) = process.try_wait() {
+        if Instant::now() > deadline {
+            eprintln!("process {} does not end after SIGKILL", process.id());
+            return;
+        }
+        thaw_frozen_cgroup_of(process.id() as i32);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Thaw the v1 freezer cgroup under `boxcar/` that `pid` (a process of this harness) is in,
+/// if it is frozen.
+fn thaw_frozen_cgroup_of(pid: i32) {
+    let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return;
+    };
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        if !controllers.split(',').any(|c| c == "freezer") || !path.starts_with("/boxcar/") {
+            continue;
+        }
+        let state = Path::new("/sys/fs/cgroup/freezer")
+            .join(path.trim_start_matches('/'))
+            .join("freezer.state");
+        if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() == "FROZEN") {
+            let _ = std::fs::write(&state, "THAWED");
+        }
     }
 }
 
@@ -867,6 +907,10 @@ fn lasting_strays(runtime: &Path, own_root: &Path) -> Vec<(i32, String)> {
         let strays = stray_children(runtime, own_root);
         if strays.is_empty() || Instant::now() > deadline {
             return strays;
+        }
+        // A container whose runtime was killed while it froze it cannot die until thawed.
+        for (pid, _) in &strays {
+            thaw_frozen_cgroup_of(*pid);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
