@@ -248,23 +248,28 @@ pub fn bench(options: &Options) -> Result<bool> {
     drop(work);
 
     if options.write_book {
-        let src = build::workspace_dir().join("book/src");
-        for (file, text) in [
-            (RESULTS, render_page(&report)),
-            (PLOT, render_svg(&report.timings)),
-            (RAW, json),
-        ] {
-            let path = src.join(file);
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            if let Some((uid, gid, _)) = build::invoking_user() {
-                // Written as root under sudo: give it back to whoever edits the book.
-                let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
-            }
-            println!("wrote {}", path.display());
-        }
+        write_book_files(vec![
+            (RESULTS.to_string(), render_page(&report)),
+            (PLOT.to_string(), render_svg(&report.timings)),
+            (RAW.to_string(), json),
+        ])?;
     }
     Ok(true)
+}
+
+/// Write each (file name, text) into book/src, owned by whoever ran the bench through sudo.
+pub(crate) fn write_book_files(files: Vec<(String, String)>) -> Result<()> {
+    let src = build::workspace_dir().join("book/src");
+    for (file, text) in files {
+        let path = src.join(file);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some((uid, gid, _)) = build::invoking_user() {
+            // Written as root under sudo: give it back to whoever edits the book.
+            let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// What the commands run on, inside the [`Workdir`].

@@ -178,20 +178,11 @@ pub fn bench(options: &Options) -> Result<bool> {
     drop(cleanup);
     drop(work);
     if options.write_book {
-        let src = build::workspace_dir().join("book/src");
         let mut files = vec![(PAGE.to_string(), page)];
         for m in &measured {
             files.push((plot_name(m.image), bench::render_svg(&m.timings)));
         }
-        for (file, text) in files {
-            let path = src.join(&file);
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            if let Some((uid, gid, _)) = build::invoking_user() {
-                let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
-            }
-            println!("wrote {}", path.display());
-        }
+        bench::write_book_files(files)?;
     }
     Ok(true)
 }
